@@ -1,0 +1,217 @@
+// One RTSP TCP connection: turns bytes into requests and interleaved frames, writes responses in order, and enforces
+// the limits that keep a bad client from hurting anyone else (message size via the parser, 10 s to finish a request).
+// Methods are handled elsewhere (server.ts); this file knows sockets, not RTSP semantics.
+import type net from 'node:net';
+import type { Logger } from '../log.ts';
+import { ProtocolError } from './errors.ts';
+import { parseIncoming } from './interleaved.ts';
+import { DEFAULT_LIMITS, getHeader, reasonPhrase, writeResponse, type MessageLimits, type RtspRequest, type RtspResponse } from './message.ts';
+
+export interface Handled {
+  response: RtspResponse;
+  /** Runs after the response is written, e.g. PLAY starts sending media only once its response is on the wire. */
+  after?: () => void;
+  /** Close the connection after the response. */
+  close?: boolean;
+}
+
+export interface ConnectionHandlers {
+  request(conn: RtspConnection, req: RtspRequest): Promise<Handled> | Handled;
+  frame(conn: RtspConnection, channel: number, payload: Uint8Array): void;
+  closed(conn: RtspConnection): void;
+}
+
+export interface ConnectionOptions {
+  id: string;
+  socket: net.Socket;
+  handlers: ConnectionHandlers;
+  logger: Logger;
+  limits?: MessageLimits;
+  requestTimeoutMs?: number;
+}
+
+const DOLLAR = 0x24;
+/** Requests a client may send before reading the answers; RTSP clients send one or two. */
+const MAX_PIPELINED = 16;
+
+export class RtspConnection {
+  readonly id: string;
+  readonly socket: net.Socket;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly logger: Logger;
+  /** Roles this connection has proved credentials for (publish, read); checked once, then remembered. */
+  readonly authorized = new Set<'publish' | 'read'>();
+  private pending: Buffer | undefined;
+  private partialTimer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private inFlight = 0;
+  private closed = false;
+  private readonly limits: MessageLimits;
+  private readonly requestTimeoutMs: number;
+
+  constructor(private readonly o: ConnectionOptions) {
+    this.id = o.id;
+    this.socket = o.socket;
+    this.logger = o.logger;
+    this.remoteAddress = normalizeAddress(o.socket.remoteAddress ?? '');
+    this.remotePort = o.socket.remotePort ?? 0;
+    this.limits = o.limits ?? DEFAULT_LIMITS;
+    this.requestTimeoutMs = o.requestTimeoutMs ?? 10_000;
+    o.socket.setNoDelay(true);
+    o.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    o.socket.on('error', (err) => this.logger.debug('socket-error', { err }));
+    o.socket.on('close', () => this.onClose());
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  isLoopback(): boolean {
+    return isLoopbackAddress(this.remoteAddress);
+  }
+
+  write(data: Uint8Array): void {
+    if (!this.closed) this.socket.write(data);
+  }
+
+  /** Bytes queued in user space, not yet taken by the kernel. */
+  backlog(): number {
+    return this.socket.writableLength;
+  }
+
+  /** Flush what is queued, then close. */
+  end(): void {
+    if (this.closed) return;
+    this.socket.end();
+    // A peer that stopped reading never lets end() finish: do not wait for it forever.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = undefined;
+    let offset = 0;
+    while (offset < buf.length && !this.closed) {
+      const view = buf.subarray(offset);
+      const r = parseIncoming(view, this.limits);
+      if (r.kind === 'more') break;
+      if (r.kind === 'error') {
+        this.fail(r.error);
+        return;
+      }
+      offset += r.consumed;
+      const msg = r.value;
+      if (msg.type === 'frame') this.frame(msg.frame.channel, msg.frame.payload);
+      else if (msg.type === 'request') this.enqueue(msg.request);
+      // Responses: we send no requests to clients, so a response is unsolicited; ignore it.
+    }
+    if (offset < buf.length) {
+      buf = buf.subarray(offset);
+      this.pending = buf;
+      // A partial interleaved frame completes within one RTP packet's time; a partial request gets 10 s.
+      if (buf[0] !== DOLLAR) this.armPartialTimer();
+      else this.clearPartialTimer();
+    } else {
+      this.clearPartialTimer();
+    }
+  }
+
+  private armPartialTimer(): void {
+    if (this.partialTimer) return;
+    this.partialTimer = setTimeout(() => {
+      this.partialTimer = undefined;
+      this.fail(new ProtocolError('request-timeout', `request not finished within ${this.requestTimeoutMs} ms`, 408));
+    }, this.requestTimeoutMs);
+  }
+
+  private clearPartialTimer(): void {
+    if (this.partialTimer) clearTimeout(this.partialTimer);
+    this.partialTimer = undefined;
+  }
+
+  /** Framing is lost after a bad message: answer with its status and close this connection only. */
+  private fail(err: ProtocolError): void {
+    this.logger.warn('bad-request', { code: err.code, status: err.status, message: err.message });
+    this.pending = undefined;
+    this.clearPartialTimer();
+    const body = Buffer.from(err.message + '\n');
+    this.write(
+      writeResponse({
+        status: err.status,
+        reason: reasonPhrase(err.status),
+        headers: [['Content-Type', 'text/plain'], ['Connection', 'close']],
+        body,
+      }),
+    );
+    this.end();
+  }
+
+  /** Frames that follow a request still being handled (RECORD, then RTP at once) wait for it, keeping order. */
+  private frame(channel: number, payload: Uint8Array): void {
+    if (this.inFlight === 0) {
+      this.o.handlers.frame(this, channel, payload);
+      return;
+    }
+    this.chain = this.chain.then(() => {
+      if (!this.closed) this.o.handlers.frame(this, channel, payload);
+    });
+  }
+
+  /** Requests are answered strictly in order, even when one waits (the delayed 401). */
+  private enqueue(req: RtspRequest): void {
+    if (this.inFlight >= MAX_PIPELINED) {
+      this.fail(new ProtocolError('too-many-requests', `more than ${MAX_PIPELINED} requests waiting for answers`, 400));
+      return;
+    }
+    this.inFlight++;
+    this.chain = this.chain.then(async () => {
+      try {
+        await this.handle(req);
+      } finally {
+        this.inFlight--;
+      }
+    });
+  }
+
+  private async handle(req: RtspRequest): Promise<void> {
+    if (this.closed) return;
+    let handled: Handled;
+    try {
+      handled = await this.o.handlers.request(this, req);
+    } catch (err) {
+      this.logger.error('handler-failed', { method: req.method, err });
+      handled = { response: { status: 500, reason: reasonPhrase(500), headers: [], body: new Uint8Array(0) } };
+    }
+    if (this.closed) return;
+    // RFC 2326 §12.17: every response echoes the request's CSeq.
+    const cseq = getHeader(req.headers, 'CSeq');
+    const headers = handled.response.headers.filter(([n]) => n.toLowerCase() !== 'cseq');
+    if (cseq !== undefined) headers.unshift(['CSeq', cseq]);
+    headers.push(['Server', 'relaycast']);
+    this.write(writeResponse({ ...handled.response, headers }));
+    handled.after?.();
+    if (handled.close) this.end();
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearPartialTimer();
+    this.pending = undefined;
+    this.o.handlers.closed(this);
+  }
+}
+
+export function normalizeAddress(a: string): string {
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+export function isLoopbackAddress(a: string): boolean {
+  return a === '::1' || /^127\./.test(normalizeAddress(a));
+}

@@ -1,0 +1,588 @@
+// The built-in RTSP relay (RFC 2326): publishers ANNOUNCE/SETUP(record)/RECORD, players DESCRIBE/SETUP/PLAY, over
+// TCP-interleaved or UDP. Sockets and timers live here and in connection.ts/udp.ts; the protocol pieces are pure
+// modules; the fan-out is the Stream hub. mediamtx's servers/rtsp + gortsplib's server_session.go are the model.
+import crypto from 'node:crypto';
+import net from 'node:net';
+import { once } from 'node:events';
+import type { Logger } from '../log.ts';
+import { isRtcpPacketType } from '../rtp/packet.ts';
+import type { StreamRegistry } from '../stream/registry.ts';
+import type { ReaderEndReason } from '../stream/reader.ts';
+import type { Stream } from '../stream/stream.ts';
+import { checkCredentials, parseAuthorization, wwwAuthenticate } from './auth.ts';
+import { RtspConnection, type Handled } from './connection.ts';
+import { getHeader, reasonPhrase, type Header, type MessageLimits, type RtspRequest } from './message.ts';
+import { codecOf, parseSdp, writeSdp, type SessionDescription } from './sdp.ts';
+import { PlayerSink, RtspSession, rtcpBye, type TrackTransport } from './session.ts';
+import { parseTransport, writeTransport, type TransportSpec } from './transport.ts';
+import { UdpPortPool } from './udp.ts';
+import { parseTarget, playerTrack, type RtspTarget } from './uri.ts';
+
+export interface Credential {
+  username: string;
+  password: string;
+}
+
+export interface RtspAuthOptions {
+  /** Required of publishers that are not on loopback (and of loopback ones too when trustLoopback is false). */
+  publish?: Credential;
+  /** When set, required of every player. */
+  read?: Credential;
+  /** Also accept Basic (sends the password in clear text; only sensible over a trusted network). */
+  allowBasic: boolean;
+  /** Loopback may publish without credentials (the server's own ffmpeg egress does). */
+  trustLoopback: boolean;
+  realm: string;
+}
+
+export interface RtspServerOptions {
+  host: string;
+  port: number;
+  logger: Logger;
+  registry: StreamRegistry;
+  udpPorts: { min: number; max: number };
+  /** ffserver's MaxClients: players across all streams. */
+  maxClients: number;
+  /** ffserver's MaxBandwidth, kbit/s of all players together; 0 = no limit. */
+  maxBandwidthKbps: number;
+  auth: RtspAuthOptions;
+  sessionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  limits?: MessageLimits;
+  /** Delay before answering a wrong password, [min, max] ms, to slow down guessing. */
+  authFailureDelayMs?: [number, number];
+  now?: () => number;
+  random?: () => number;
+}
+
+const PUBLIC_METHODS = 'OPTIONS, DESCRIBE, ANNOUNCE, SETUP, PLAY, PAUSE, RECORD, TEARDOWN, GET_PARAMETER, SET_PARAMETER';
+const NONCE_LIFETIME_MS = 5 * 60_000;
+
+type Respond = Handled;
+
+function reply(status: number, headers: Header[] = [], body?: string | Uint8Array, reason?: string): Respond {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : (body ?? new Uint8Array(0));
+  const h = body !== undefined && typeof body === 'string' && !headers.some(([n]) => n === 'Content-Type') ? [...headers, ['Content-Type', 'text/plain'] as const] : headers;
+  return { response: { status, reason: reason ?? reasonPhrase(status), headers: h, body: bytes } };
+}
+
+/** An error answer with a sentence in the body that says what to do. */
+function refuse(status: number, message: string, extra: Header[] = []): Respond {
+  return reply(status, extra, message + '\n');
+}
+
+export class RtspServer {
+  private readonly server: net.Server;
+  private readonly connections = new Set<RtspConnection>();
+  private readonly sessions = new Map<string, RtspSession>();
+  private readonly udp: UdpPortPool;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly nonceSecret: Buffer;
+  private readonly logger: Logger;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private nextConnectionId = 1;
+  private closing: Promise<void> | undefined;
+  /** UDP packets dropped because they came from an address that did not set the session up. */
+  foreignPackets = 0;
+
+  constructor(private readonly o: RtspServerOptions) {
+    this.logger = o.logger;
+    this.now = o.now ?? Date.now;
+    this.random = o.random ?? Math.random;
+    this.nonceSecret = crypto.randomBytes(32);
+    this.udp = new UdpPortPool({ host: o.host, ...o.udpPorts });
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  async start(): Promise<{ port: number }> {
+    this.server.listen(this.o.port, this.o.host);
+    await once(this.server, 'listening');
+    const timeout = this.o.sessionTimeoutMs ?? 60_000;
+    this.sweepTimer = setInterval(() => this.sweep(timeout), Math.min(5000, timeout / 4));
+    this.sweepTimer.unref();
+    const port = this.port();
+    this.logger.info('rtsp-listening', { host: this.o.host, port });
+    return { port };
+  }
+
+  port(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  playerCount(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.mode === 'play') n++;
+    return n;
+  }
+
+  /** Players per stream name, for the API. */
+  playersOf(name: string): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.mode === 'play' && s.name === name && s.state !== 'closed') n++;
+    return n;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.sweepTimer) clearInterval(this.sweepTimer);
+      this.server.close();
+      for (const s of [...this.sessions.values()]) this.closeSession(s, 'server closing');
+      for (const c of this.connections) c.destroy();
+      await new Promise<void>((resolve) => {
+        if (!this.server.listening) resolve();
+        else this.server.once('close', () => resolve());
+      });
+    })();
+    return this.closing;
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const id = `c${this.nextConnectionId++}`;
+    const logger = this.logger.child({ conn: id, remote: `${socket.remoteAddress}:${socket.remotePort}` });
+    const conn = new RtspConnection({
+      id,
+      socket,
+      logger,
+      ...(this.o.limits ? { limits: this.o.limits } : {}),
+      ...(this.o.requestTimeoutMs !== undefined ? { requestTimeoutMs: this.o.requestTimeoutMs } : {}),
+      handlers: {
+        request: (c, req) => this.handle(c, req),
+        frame: (c, channel, payload) => this.onInterleaved(c, channel, payload),
+        closed: (c) => this.onConnectionClosed(c),
+      },
+    });
+    this.connections.add(conn);
+    logger.info('connect');
+  }
+
+  private onConnectionClosed(conn: RtspConnection): void {
+    this.connections.delete(conn);
+    // A session dies with its connection: players that close the socket stop receiving at once, even over UDP.
+    for (const s of [...this.sessions.values()]) if (s.conn === conn) this.closeSession(s, 'connection closed');
+    conn.logger.info('disconnect');
+  }
+
+  // ---- requests -------------------------------------------------------------------------------------------------
+
+  private async handle(conn: RtspConnection, req: RtspRequest): Promise<Respond> {
+    if (getHeader(req.headers, 'CSeq') === undefined) return refuse(400, 'missing CSeq header (RFC 2326 §12.17)');
+    const sessionId = getHeader(req.headers, 'Session')?.split(';')[0]?.trim();
+    const session = sessionId !== undefined ? this.sessions.get(sessionId) : undefined;
+    if (sessionId !== undefined && !session && req.method !== 'OPTIONS' && req.method !== 'GET_PARAMETER' && req.method !== 'SET_PARAMETER') {
+      return refuse(454, `session ${sessionId.slice(0, 40)} not found (it timed out or was torn down)`);
+    }
+    if (session && session.conn !== conn && session.conn.remoteAddress !== conn.remoteAddress) {
+      // Only the client that created a session may drive it.
+      return refuse(454, 'session not found');
+    }
+    session?.touch();
+    switch (req.method) {
+      case 'OPTIONS':
+        return reply(200, [['Public', PUBLIC_METHODS]]);
+      case 'DESCRIBE':
+        return this.describe(conn, req);
+      case 'ANNOUNCE':
+        return this.announce(conn, req);
+      case 'SETUP':
+        return this.setup(conn, req, session);
+      case 'PLAY':
+        return this.play(conn, req, session);
+      case 'RECORD':
+        return this.record(conn, req, session);
+      case 'PAUSE':
+        return this.pause(session);
+      case 'TEARDOWN':
+        if (session) this.closeSession(session, 'teardown');
+        return reply(200);
+      case 'GET_PARAMETER':
+      case 'SET_PARAMETER':
+        // Keep-alive (RFC 2326 §10.8/§10.9). We expose no parameters, so a body naming one is not understood.
+        if (req.body.length > 0) return refuse(451, 'no parameters are supported; send an empty body as a keep-alive');
+        return reply(200, session ? [['Session', this.sessionHeader(session)]] : []);
+      default:
+        return refuse(501, `method ${req.method.slice(0, 32)} is not implemented`, [['Public', PUBLIC_METHODS]]);
+    }
+  }
+
+  private target(req: RtspRequest): { ok: true; value: RtspTarget } | { ok: false; respond: Respond } {
+    const t = parseTarget(req.uri);
+    if (!t.ok) return { ok: false, respond: refuse(t.error.status, t.error.message) };
+    return t;
+  }
+
+  private async describe(conn: RtspConnection, req: RtspRequest): Promise<Respond> {
+    const t = this.target(req);
+    if (!t.ok) return t.respond;
+    const denied = await this.authorize(conn, req, 'read');
+    if (denied) return denied;
+    const stream = this.o.registry.get(t.value.name);
+    if (!stream) return refuse(404, `no stream named "${t.value.name}" is being published`);
+    const base = `${t.value.origin}/${t.value.name}/`;
+    const sdp = writeSdp(playerSdp(stream.sdp));
+    conn.logger.info('describe', { stream: t.value.name });
+    return reply(200, [['Content-Base', base], ['Content-Type', 'application/sdp']], sdp);
+  }
+
+  private announcedByConn = new WeakMap<RtspConnection, { name: string; sdp: SessionDescription; uri: string }>();
+
+  private async announce(conn: RtspConnection, req: RtspRequest): Promise<Respond> {
+    const t = this.target(req);
+    if (!t.ok) return t.respond;
+    const denied = await this.authorize(conn, req, 'publish');
+    if (denied) return denied;
+    const type = getHeader(req.headers, 'Content-Type')?.split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/sdp') return refuse(415, 'ANNOUNCE needs an application/sdp body');
+    const parsed = parseSdp(Buffer.from(req.body).toString('utf8'));
+    if (!parsed.ok) return refuse(400, `the SDP could not be read: ${parsed.error.message}`);
+    const sdp = parsed.value;
+    if (sdp.media.length === 0) return refuse(400, 'the SDP has no media');
+    if (sdp.media.some((m) => !m.proto.startsWith('RTP/'))) return refuse(415, 'only RTP media can be published');
+    const live = this.o.registry.get(t.value.name);
+    if (live?.state === 'live') {
+      conn.logger.info('publish-refused', { stream: t.value.name, reason: 'in-use' });
+      return reply(403, [], `stream "${t.value.name}" already has a publisher; stop it first or pick another name\n`, 'Forbidden (Stream Already Published)');
+    }
+    this.announcedByConn.set(conn, { name: t.value.name, sdp, uri: req.uri });
+    conn.logger.info('announce', { stream: t.value.name, codecs: sdp.media.map((m) => codecOf(m).codec) });
+    return reply(200);
+  }
+
+  private async setup(conn: RtspConnection, req: RtspRequest, existing: RtspSession | undefined): Promise<Respond> {
+    const t = this.target(req);
+    if (!t.ok) return t.respond;
+    const header = getHeader(req.headers, 'Transport');
+    if (!header) return refuse(461, 'SETUP needs a Transport header');
+    const specs = parseTransport(header);
+    if (!specs.ok) return refuse(461, `the Transport header could not be read: ${specs.error.message}`);
+
+    const announced = this.announcedByConn.get(conn);
+    const recording = specs.value.some((s) => s.mode === 'record') || (announced?.name === t.value.name && existing?.mode !== 'play');
+    if (existing && existing.name !== t.value.name) return refuse(455, 'a session serves one stream; SETUP the other stream in a new session');
+    if (existing && existing.state !== 'ready') return refuse(455, `cannot SETUP while ${existing.state}`);
+
+    let track: number | undefined;
+    let stream: Stream | undefined;
+    if (recording) {
+      if (existing && existing.mode !== 'record') return refuse(455, 'this session plays; it cannot also record');
+      const denied = await this.authorize(conn, req, 'publish');
+      if (denied) return denied;
+      if (!announced || announced.name !== t.value.name) return refuse(455, 'ANNOUNCE the stream before SETUP with mode=record');
+      track = publisherTrack(announced.sdp, announced.uri, req.uri, t.value.control);
+      if (track === undefined) return refuse(404, `the announced SDP has no track "${t.value.control}"`);
+    } else {
+      if (existing && existing.mode !== 'play') return refuse(455, 'this session records; it cannot also play');
+      const denied = await this.authorize(conn, req, 'read');
+      if (denied) return denied;
+      stream = this.o.registry.get(t.value.name);
+      if (!stream) return refuse(404, `no stream named "${t.value.name}" is being published`);
+      track = playerTrack(t.value.control, stream.tracks.length);
+      if (track === undefined) return refuse(404, `stream "${t.value.name}" has no track "${t.value.control}"`);
+      if (!existing) {
+        const limit = this.admit(stream);
+        if (limit) return limit;
+      }
+    }
+    if (existing?.transports.has(track)) return refuse(455, `track ${track} is already set up`);
+
+    const wanted = existing?.lowerTransport;
+    const spec = specs.value.find((s) => (s.protocol.startsWith('RTP/AVP') && s.delivery !== 'multicast') && (wanted === undefined || s.lowerTransport.toLowerCase() === wanted));
+    if (!spec) return refuse(461, 'supported transports: RTP/AVP/TCP;unicast;interleaved=N-M and RTP/AVP;unicast;client_port=N-M (one kind per session)');
+
+    let transport: TrackTransport;
+    let answer: TransportSpec;
+    if (spec.lowerTransport === 'TCP') {
+      const channels = spec.interleaved ?? this.freeChannels(conn);
+      if (this.channelInUse(conn, channels[0]) || this.channelInUse(conn, channels[1])) return refuse(461, `interleaved channels ${channels[0]}-${channels[1]} are already in use on this connection`);
+      transport = { kind: 'tcp', track, rtpChannel: channels[0], rtcpChannel: channels[1] };
+      answer = { protocol: 'RTP/AVP/TCP', lowerTransport: 'TCP', delivery: 'unicast', interleaved: channels, extra: [] };
+    } else {
+      if (!spec.clientPort) return refuse(461, 'UDP transport needs client_port=N-M');
+      // Never send to anyone but the requester: a destination= naming another host is refused, not obeyed.
+      if (spec.destination !== undefined && spec.destination !== conn.remoteAddress) return refuse(461, 'destination must be the requesting client');
+      let pair;
+      try {
+        pair = await this.udp.allocate();
+      } catch (err) {
+        conn.logger.error('udp-ports-exhausted', { err });
+        return refuse(453, 'no UDP ports left; use TCP (e.g. ffplay -rtsp_transport tcp)');
+      }
+      transport = { kind: 'udp', track, pair, peer: conn.remoteAddress, peerRtpPort: spec.clientPort[0], peerRtcpPort: spec.clientPort[1] };
+      answer = { protocol: 'RTP/AVP', lowerTransport: 'UDP', delivery: 'unicast', clientPort: spec.clientPort, serverPort: [pair.rtpPort, pair.rtpPort + 1], extra: [] };
+    }
+    if (conn.isClosed) {
+      if (transport.kind === 'udp') transport.pair.close();
+      return refuse(400, 'connection closed');
+    }
+    const session = existing ?? this.createSession(conn, recording ? 'record' : 'play', t.value.name, recording ? announced?.sdp : undefined);
+    if (stream && !session.stream) session.stream = stream;
+    session.transports.set(track, transport);
+    if (transport.kind === 'udp') this.bindUdp(session, transport);
+    const ssrc = stream?.ssrcOf(track);
+    if (recording) answer.mode = 'record';
+    else if (ssrc !== undefined) answer.ssrc = ssrc;
+    conn.logger.info('setup', { session: session.id, stream: session.name, mode: session.mode, track, transport: transport.kind });
+    return reply(200, [['Transport', writeTransport(answer)], ['Session', this.sessionHeader(session)]]);
+  }
+
+  private play(conn: RtspConnection, req: RtspRequest, session: RtspSession | undefined): Respond {
+    if (!session) return refuse(454, 'PLAY needs the Session from SETUP');
+    if (session.mode !== 'play') return refuse(455, 'a recording session cannot PLAY');
+    if (!session.canTransition('playing')) return refuse(455, `cannot PLAY while ${session.state}`);
+    const stream = session.stream;
+    if (!stream || stream.state === 'ended') return refuse(404, 'the stream has ended');
+    const t = parseTarget(req.uri);
+    const base = t.ok ? `${t.value.origin}/${t.value.name}/` : req.uri;
+    const info: string[] = [];
+    for (const track of session.transports.keys()) {
+      const at = stream.rtpInfo(track);
+      // RFC 2326 §12.33 RTP-Info: lets the player map the first packet to the start of the range.
+      if (at) info.push(`url=${base}trackID=${track};seq=${at.seq};rtptime=${at.rtptime}`);
+    }
+    const headers: Header[] = [['Session', this.sessionHeader(session)], ['Range', 'npt=0.000-']];
+    if (info.length > 0) headers.push(['RTP-Info', info.join(',')]);
+    const wasPlaying = session.state === 'playing';
+    session.transition('playing');
+    return {
+      ...reply(200, headers),
+      after: () => {
+        if (wasPlaying || session.state !== 'playing') return;
+        if (session.reader) stream.resumeReader(session.reader);
+        else session.reader = stream.addReader(session.id, new PlayerSink(session), new Set(session.transports.keys()));
+        conn.logger.info('play', { session: session.id, stream: session.name, transport: session.lowerTransport, players: stream.readerCount() });
+      },
+    };
+  }
+
+  private async record(conn: RtspConnection, req: RtspRequest, session: RtspSession | undefined): Promise<Respond> {
+    if (!session) return refuse(454, 'RECORD needs the Session from SETUP');
+    if (session.mode !== 'record' || !session.announced) return refuse(455, 'a play session cannot RECORD');
+    if (!session.canTransition('recording')) return refuse(455, `cannot RECORD while ${session.state}`);
+    const denied = await this.authorize(conn, req, 'publish');
+    if (denied) return denied;
+    if (session.transports.size === 0) return refuse(455, 'SETUP at least one track before RECORD');
+    const claimed = this.o.registry.publish(session.name, session.announced, {
+      protocol: 'rtsp',
+      transport: session.lowerTransport ?? 'tcp',
+      remote: `${conn.remoteAddress}:${conn.remotePort}`,
+      session: session.id,
+      since: this.now(),
+    });
+    if (!claimed.ok) return reply(403, [], claimed.refusal.message + '\n', 'Forbidden (Stream Already Published)');
+    session.stream = claimed.stream;
+    session.transition('recording');
+    conn.logger.info('publish', { session: session.id, stream: session.name, transport: session.lowerTransport });
+    return reply(200, [['Session', this.sessionHeader(session)]]);
+  }
+
+  private pause(session: RtspSession | undefined): Respond {
+    if (!session) return refuse(454, 'PAUSE needs the Session from SETUP');
+    if (session.mode !== 'play' || !session.canTransition('ready')) return refuse(455, `cannot PAUSE while ${session.state}`);
+    session.transition('ready');
+    if (session.reader) session.stream?.pauseReader(session.reader);
+    return reply(200, [['Session', this.sessionHeader(session)]]);
+  }
+
+  // ---- media in -------------------------------------------------------------------------------------------------
+
+  private onInterleaved(conn: RtspConnection, channel: number, payload: Uint8Array): void {
+    for (const s of this.sessions.values()) {
+      if (s.conn !== conn) continue;
+      for (const t of s.transports.values()) {
+        if (t.kind !== 'tcp') continue;
+        if (t.rtpChannel === channel) {
+          if (s.state === 'recording') s.stream?.onRtp(t.track, payload);
+          return;
+        }
+        if (t.rtcpChannel === channel) {
+          s.touch();
+          if (s.state === 'recording' && payload.length > 1 && isRtcpPacketType(payload[1] ?? 0)) s.stream?.onRtcp(t.track, payload);
+          return;
+        }
+      }
+    }
+    // RFC 2326 §10.12 leaves unknown channels undefined; we ignore them (GStreamer sends RTCP before PLAY's answer).
+  }
+
+  private bindUdp(session: RtspSession, t: Extract<TrackTransport, { kind: 'udp' }>): void {
+    const welcome = (address: string, port: number, expected: number) => address === t.peer && port === expected;
+    t.pair.rtp.on('message', (msg, rinfo) => {
+      if (!welcome(rinfo.address, rinfo.port, t.peerRtpPort)) {
+        this.foreignPackets++;
+        return;
+      }
+      session.touch();
+      if (session.state === 'recording') session.stream?.onRtp(t.track, msg);
+    });
+    t.pair.rtcp.on('message', (msg, rinfo) => {
+      if (!welcome(rinfo.address, rinfo.port, t.peerRtcpPort)) {
+        this.foreignPackets++;
+        return;
+      }
+      session.touch();
+      if (session.state === 'recording') session.stream?.onRtcp(t.track, msg);
+    });
+  }
+
+  // ---- sessions -------------------------------------------------------------------------------------------------
+
+  private createSession(conn: RtspConnection, mode: 'play' | 'record', name: string, announced: SessionDescription | undefined): RtspSession {
+    const id = crypto.randomBytes(8).toString('hex');
+    const session = new RtspSession({ id, mode, name, conn, now: this.now, ...(announced ? { announced } : {}) });
+    session.onEnd = (reason) => this.endPlayer(session, reason);
+    this.sessions.set(id, session);
+    return session;
+  }
+
+  private sessionHeader(s: RtspSession): string {
+    return `${s.id};timeout=${Math.round((this.o.sessionTimeoutMs ?? 60_000) / 1000)}`;
+  }
+
+  /** The hub ended a player: tell it with RTCP BYE (ffmpeg and GStreamer end on it), then close. */
+  private endPlayer(session: RtspSession, reason: ReaderEndReason): void {
+    if (session.state === 'closed') return;
+    const stream = session.stream;
+    if (reason !== 'too-slow' && stream) {
+      for (const [track, t] of session.transports) {
+        const bye = rtcpBye(stream.ssrcOf(track) ?? 0);
+        if (t.kind === 'tcp') session.conn.write(Buffer.concat([Buffer.from([0x24, t.rtcpChannel, 0, bye.length]), bye]));
+        else t.pair.rtcp.send(bye, t.peerRtcpPort, t.peer);
+      }
+    }
+    session.reader = undefined;
+    this.closeSession(session, reason);
+    if (reason === 'too-slow') session.conn.destroy();
+    else session.conn.end();
+  }
+
+  private closeSession(session: RtspSession, why: string): void {
+    if (session.state === 'closed') return;
+    session.transition('closed');
+    this.sessions.delete(session.id);
+    if (session.reader) session.stream?.removeReader(session.reader);
+    if (session.mode === 'record' && session.stream && session.stream.publisher?.session === session.id) {
+      this.o.registry.unpublish(session.stream);
+    }
+    session.releaseTransports();
+    session.conn.logger.info(session.mode === 'record' ? 'unpublish' : 'teardown', { session: session.id, stream: session.name, why });
+  }
+
+  /** UDP sessions that sent neither RTCP nor a keep-alive for the timeout are closed (RFC 2326 §12.37). */
+  private sweep(timeoutMs: number): void {
+    const now = this.now();
+    for (const s of [...this.sessions.values()]) {
+      if (s.lowerTransport === 'udp' && now - s.lastSeen > timeoutMs) {
+        this.closeSession(s, 'timeout');
+      }
+    }
+  }
+
+  private freeChannels(conn: RtspConnection): [number, number] {
+    for (let c = 0; c < 254; c += 2) if (!this.channelInUse(conn, c) && !this.channelInUse(conn, c + 1)) return [c, c + 1];
+    return [254, 255];
+  }
+
+  private channelInUse(conn: RtspConnection, channel: number): boolean {
+    for (const s of this.sessions.values()) {
+      if (s.conn !== conn) continue;
+      for (const t of s.transports.values()) if (t.kind === 'tcp' && (t.rtpChannel === channel || t.rtcpChannel === channel)) return true;
+    }
+    return false;
+  }
+
+  // ---- limits and auth ------------------------------------------------------------------------------------------
+
+  /** ffserver's MaxClients (503) and MaxBandwidth (453). */
+  private admit(stream: Stream): Respond | undefined {
+    if (this.playerCount() >= this.o.maxClients) {
+      this.logger.warn('player-refused', { stream: stream.name, reason: 'max-clients', limit: this.o.maxClients });
+      return refuse(503, `the server is at its player limit (${this.o.maxClients}); try again later`);
+    }
+    const max = this.o.maxBandwidthKbps;
+    if (max > 0 && this.o.registry.totalEgressKbps() + stream.ingestKbps() > max) {
+      this.logger.warn('player-refused', { stream: stream.name, reason: 'max-bandwidth', limitKbps: max });
+      return refuse(453, `the server is at its bandwidth limit (${max} kbit/s); try again later`);
+    }
+    return undefined;
+  }
+
+  /** undefined = allowed; otherwise the 401/403 to answer. */
+  private async authorize(conn: RtspConnection, req: RtspRequest, role: 'publish' | 'read'): Promise<Respond | undefined> {
+    if (conn.authorized.has(role)) return undefined;
+    const a = this.o.auth;
+    const expected = role === 'publish' ? a.publish : a.read;
+    if (role === 'publish' && a.trustLoopback && conn.isLoopback()) return undefined;
+    if (!expected) {
+      if (role === 'read') return undefined;
+      conn.logger.warn('publish-refused', { reason: 'no-credentials-configured' });
+      return refuse(403, 'publishing from another host needs credentials: start the server with --publish-user and --publish-pass');
+    }
+    const challenge = wwwAuthenticate({ realm: a.realm, nonce: this.nonce(), basic: a.allowBasic }).map((v): Header => ['WWW-Authenticate', v]);
+    const value = getHeader(req.headers, 'Authorization');
+    if (value === undefined) return reply(401, challenge);
+    const creds = parseAuthorization(value);
+    const ok =
+      creds.ok &&
+      checkCredentials(creds.value, {
+        username: expected.username,
+        password: expected.password,
+        realm: a.realm,
+        method: req.method,
+        allowBasic: a.allowBasic,
+        nonceValid: (n) => this.nonceValid(n),
+      });
+    if (ok) {
+      conn.authorized.add(role);
+      return undefined;
+    }
+    // A short random delay before saying no makes guessing slow and timing useless.
+    const [min, max] = this.o.authFailureDelayMs ?? [200, 600];
+    await new Promise((r) => setTimeout(r, min + this.random() * (max - min)));
+    conn.logger.warn('auth-failed', { role, user: creds.ok ? creds.value.username.slice(0, 64) : undefined });
+    return reply(401, challenge);
+  }
+
+  /** Stateless nonce: issue time + HMAC, so nothing grows per client (RFC 7616 §3.3 leaves the format to us). */
+  private nonce(): string {
+    const t = this.now().toString(16);
+    return t + crypto.createHmac('sha256', this.nonceSecret).update(t).digest('hex').slice(0, 24);
+  }
+
+  private nonceValid(nonce: string): boolean {
+    const t = nonce.slice(0, -24);
+    const mac = crypto.createHmac('sha256', this.nonceSecret).update(t).digest('hex').slice(0, 24);
+    const issued = parseInt(t, 16);
+    return mac === nonce.slice(-24) && Number.isFinite(issued) && this.now() - issued < NONCE_LIFETIME_MS;
+  }
+}
+
+/** The SDP players get: the publisher's, with our control URLs (trackID=N) and without its direction attributes. */
+export function playerSdp(source: SessionDescription): SessionDescription {
+  return {
+    lines: source.lines.filter((l) => !/^a=(control|range|sendonly|recvonly|sendrecv|inactive)\b/.test(l)).concat(['a=control:*']),
+    control: '*',
+    media: source.media.map((m, i) => ({
+      ...m,
+      port: 0,
+      control: `trackID=${i}`,
+      lines: m.lines.filter((l) => !/^a=(sendonly|recvonly|sendrecv|inactive)\b/.test(l)),
+    })),
+  };
+}
+
+/** Which announced track a publisher's SETUP names (ffmpeg uses "streamid=N", GStreamer "stream=N"). */
+function publisherTrack(sdp: SessionDescription, announceUri: string, setupUri: string, control: string): number | undefined {
+  const strip = (u: string) => u.replace(/^rtsps?:\/\/[^/]*/, '').replace(/\?.*$/, '').replace(/\/+$/, '');
+  for (const [i, m] of sdp.media.entries()) {
+    if (m.control === undefined) continue;
+    if (m.control === control || strip(m.control) === strip(setupUri)) return i;
+    const base = announceUri.endsWith('/') ? announceUri : announceUri + '/';
+    if (strip(base + m.control) === strip(setupUri)) return i;
+  }
+  return sdp.media.length === 1 && control === '' ? 0 : undefined;
+}

@@ -1,0 +1,134 @@
+// An RTSP session (RFC 2326 §3.4, §A.1): what one client set up, its state machine, and its transports.
+// A play session is a Reader of a Stream; a record session feeds one.
+import type { Reader, ReaderEndReason, ReaderSink } from '../stream/reader.ts';
+import { framedFor, type AccessUnit } from '../stream/access-unit.ts';
+import type { Stream } from '../stream/stream.ts';
+import type { RtspConnection } from './connection.ts';
+import { writeInterleaved } from './interleaved.ts';
+import type { UdpPair } from './udp.ts';
+import type { SessionDescription } from './sdp.ts';
+
+export type SessionMode = 'play' | 'record';
+export type SessionState = 'ready' | 'playing' | 'recording' | 'closed';
+
+export type TrackTransport =
+  | { kind: 'tcp'; track: number; rtpChannel: number; rtcpChannel: number }
+  | { kind: 'udp'; track: number; pair: UdpPair; peer: string; peerRtpPort: number; peerRtcpPort: number };
+
+// RFC 2326 Appendix A.1: the server state machine, one table.
+const TRANSITIONS: Record<SessionMode, Partial<Record<SessionState, SessionState[]>>> = {
+  play: { ready: ['playing', 'closed'], playing: ['playing', 'ready', 'closed'] },
+  record: { ready: ['recording', 'closed'], recording: ['closed'] },
+};
+
+export class SessionStateError extends Error {
+  readonly code = 'bad-transition';
+  constructor(readonly from: SessionState, readonly to: SessionState) {
+    super(`session cannot go from ${from} to ${to}`);
+  }
+}
+
+export interface SessionOptions {
+  id: string;
+  mode: SessionMode;
+  name: string;
+  conn: RtspConnection;
+  now: () => number;
+  /** record: the SDP the publisher announced. */
+  announced?: SessionDescription;
+}
+
+export class RtspSession {
+  readonly id: string;
+  readonly mode: SessionMode;
+  readonly name: string;
+  readonly conn: RtspConnection;
+  readonly announced: SessionDescription | undefined;
+  readonly transports = new Map<number, TrackTransport>();
+  state: SessionState = 'ready';
+  stream: Stream | undefined;
+  reader: Reader | undefined;
+  lastSeen: number;
+  /** Set by the server: how to end this session when the hub gives up on it. */
+  onEnd: (reason: ReaderEndReason) => void = () => {};
+  private readonly now: () => number;
+
+  constructor(o: SessionOptions) {
+    this.id = o.id;
+    this.mode = o.mode;
+    this.name = o.name;
+    this.conn = o.conn;
+    this.announced = o.announced;
+    this.now = o.now;
+    this.lastSeen = o.now();
+  }
+
+  get lowerTransport(): 'tcp' | 'udp' | undefined {
+    for (const t of this.transports.values()) return t.kind;
+    return undefined;
+  }
+
+  transition(to: SessionState): void {
+    if (this.state === to && to === 'closed') return;
+    const allowed = TRANSITIONS[this.mode][this.state] ?? [];
+    if (!allowed.includes(to)) throw new SessionStateError(this.state, to);
+    this.state = to;
+  }
+
+  canTransition(to: SessionState): boolean {
+    return (TRANSITIONS[this.mode][this.state] ?? []).includes(to);
+  }
+
+  touch(): void {
+    this.lastSeen = this.now();
+  }
+
+  /** Release the UDP ports this session holds. */
+  releaseTransports(): void {
+    for (const t of this.transports.values()) if (t.kind === 'udp') t.pair.close();
+  }
+}
+
+/** RFC 3550 §6.6 BYE for one SSRC: tells players the stream is over, so they end instead of waiting for a timeout. */
+export function rtcpBye(ssrc: number): Uint8Array {
+  const b = Buffer.alloc(8);
+  b[0] = 0x81; // V=2, P=0, SC=1
+  b[1] = 203;
+  b.writeUInt16BE(1, 2); // length in 32-bit words minus one
+  b.writeUInt32BE(ssrc >>> 0, 4);
+  return b;
+}
+
+/** Delivers a Stream's units to a play session over its transports: one write per unit over TCP. */
+export class PlayerSink implements ReaderSink {
+  constructor(private readonly session: RtspSession) {}
+
+  sendUnit(unit: AccessUnit): void {
+    const t = this.session.transports.get(unit.track);
+    if (!t) return;
+    if (t.kind === 'tcp') {
+      this.session.conn.write(framedFor(unit, t.rtpChannel));
+      return;
+    }
+    // UDP: one datagram per RTP packet is the protocol; there is no batching send in Node's dgram.
+    for (const p of unit.packets) t.pair.rtp.send(p, t.peerRtpPort, t.peer);
+  }
+
+  sendRtcp(track: number, packet: Uint8Array): void {
+    const t = this.session.transports.get(track);
+    if (!t) return;
+    if (t.kind === 'tcp') this.session.conn.write(writeInterleaved(t.rtcpChannel, packet));
+    else t.pair.rtcp.send(packet, t.peerRtcpPort, t.peer);
+  }
+
+  backlog(): number {
+    if (this.session.lowerTransport === 'tcp') return this.session.conn.backlog();
+    let n = 0;
+    for (const t of this.session.transports.values()) if (t.kind === 'udp') n += t.pair.rtp.getSendQueueSize();
+    return n;
+  }
+
+  end(reason: ReaderEndReason): void {
+    this.session.onEnd(reason);
+  }
+}

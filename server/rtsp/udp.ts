@@ -1,0 +1,69 @@
+// UDP port pairs for RTP/RTCP (RFC 3550 §11: RTP on an even port, RTCP on the next odd one), taken from a
+// configurable range. Each SETUP over UDP gets its own pair, so a packet's socket tells which session it belongs to
+// and its source address tells whether it is welcome.
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+
+export interface UdpPair {
+  readonly rtpPort: number;
+  readonly rtp: dgram.Socket;
+  readonly rtcp: dgram.Socket;
+  close(): void;
+}
+
+export class UdpPortPool {
+  private next: number;
+  private readonly inUse = new Set<number>();
+
+  constructor(private readonly o: { host: string; min: number; max: number }) {
+    if (o.min % 2 !== 0) o = { ...o, min: o.min + 1 };
+    this.o = o;
+    this.next = o.min;
+  }
+
+  /** Bind the next free pair, skipping ports something else holds. Fails when the whole range is busy. */
+  async allocate(): Promise<UdpPair> {
+    const span = Math.floor((this.o.max - this.o.min + 1) / 2);
+    for (let tried = 0; tried < span; tried++) {
+      const port = this.next;
+      this.next = port + 2 > this.o.max - 1 ? this.o.min : port + 2;
+      if (this.inUse.has(port)) continue;
+      const pair = await this.tryBind(port);
+      if (pair) return pair;
+    }
+    throw new Error(`no free UDP port pair in ${this.o.min}-${this.o.max}`);
+  }
+
+  private async tryBind(port: number): Promise<UdpPair | undefined> {
+    const type = this.o.host.includes(':') ? 'udp6' : 'udp4';
+    const rtp = dgram.createSocket(type);
+    const rtcp = dgram.createSocket(type);
+    try {
+      rtp.bind(port, this.o.host);
+      await once(rtp, 'listening');
+      rtcp.bind(port + 1, this.o.host);
+      await once(rtcp, 'listening');
+    } catch {
+      rtp.close();
+      rtcp.close();
+      return undefined;
+    }
+    this.inUse.add(port);
+    // A send to a player that went away yields ICMP errors as 'error' events: they must not crash the server.
+    rtp.on('error', () => {});
+    rtcp.on('error', () => {});
+    let closed = false;
+    return {
+      rtpPort: port,
+      rtp,
+      rtcp,
+      close: () => {
+        if (closed) return;
+        closed = true;
+        this.inUse.delete(port);
+        rtp.close();
+        rtcp.close();
+      },
+    };
+  }
+}

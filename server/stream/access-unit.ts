@@ -1,0 +1,100 @@
+// Groups a track's RTP packets into access units (one video frame, or one audio packet), so the fan-out can do
+// one write per access unit per player instead of one per packet, and so keyframes are known before anything is sent.
+import { h264Summary } from '../rtp/h264.ts';
+import { h265Summary } from '../rtp/h265.ts';
+import type { RtpHeader } from '../rtp/packet.ts';
+
+export interface AccessUnit {
+  track: number;
+  packets: Uint8Array[];
+  bytes: number;
+  /** Random access point: an H.264 IDR / H.265 IRAP, or any unit of a track without inter-frame prediction. */
+  keyframe: boolean;
+  timestamp: number;
+  /** Each packet framed for RTSP interleaved delivery, built on first use per channel and shared by every player. */
+  framed?: Map<number, Buffer>;
+}
+
+export type KeyframeRule = 'h264' | 'h265' | 'every';
+
+export function keyframeRuleFor(codec: string, kind: string): KeyframeRule | 'none' {
+  if (codec === 'H264') return 'h264';
+  if (codec === 'H265') return 'h265';
+  // Audio and other payloads: each packet stands alone. Video we cannot parse (VP8, MJPEG...) gets no keyframe
+  // awareness: its players start wherever they join and are never skipped to a keyframe we cannot see.
+  return kind === 'video' ? 'none' : 'every';
+}
+
+/** Bounds: a publisher that never sets the marker bit cannot make us hold a frame forever. */
+const MAX_PACKETS_PER_UNIT = 2048;
+const MAX_BYTES_PER_UNIT = 4 * 1024 * 1024;
+
+export class AccessUnitAssembler {
+  private current: AccessUnit | undefined;
+
+  constructor(
+    private readonly track: number,
+    private readonly rule: KeyframeRule | 'none',
+    private readonly emit: (unit: AccessUnit) => void,
+  ) {}
+
+  push(packet: Uint8Array, header: RtpHeader): void {
+    if (this.rule === 'every' || this.rule === 'none') {
+      // RFC 3550 §5.1: for audio the marker bit means "start of talkspurt", not "end of frame"; every packet is a unit.
+      this.emit({
+        track: this.track,
+        packets: [packet],
+        bytes: packet.length,
+        keyframe: this.rule === 'every',
+        timestamp: header.timestamp,
+      });
+      return;
+    }
+    let unit = this.current;
+    if (unit && unit.timestamp !== header.timestamp) {
+      // A new timestamp starts a new frame even if the previous one lost its marker packet.
+      this.flush();
+      unit = undefined;
+    }
+    if (!unit) {
+      unit = { track: this.track, packets: [], bytes: 0, keyframe: false, timestamp: header.timestamp };
+      this.current = unit;
+    }
+    unit.packets.push(packet);
+    unit.bytes += packet.length;
+    if (!unit.keyframe) {
+      const payload = packet.subarray(header.payloadOffset, header.payloadOffset + header.payloadLength);
+      unit.keyframe = this.rule === 'h264' ? h264Summary(payload).idr : h265Summary(payload).irap;
+    }
+    // RFC 6184 §5.1 / RFC 7798 §4.1: the marker bit is set on the last packet of an access unit.
+    if (header.marker || unit.packets.length >= MAX_PACKETS_PER_UNIT || unit.bytes >= MAX_BYTES_PER_UNIT) this.flush();
+  }
+
+  flush(): void {
+    const unit = this.current;
+    this.current = undefined;
+    if (unit) this.emit(unit);
+  }
+}
+
+/** The interleaved bytes of a unit for one channel: '$' ch len payload, for every packet (RFC 2326 §10.12). */
+export function framedFor(unit: AccessUnit, channel: number): Buffer {
+  let cache = unit.framed;
+  const hit = cache?.get(channel);
+  if (hit) return hit;
+  const out = Buffer.allocUnsafe(unit.bytes + 4 * unit.packets.length);
+  let at = 0;
+  for (const p of unit.packets) {
+    out[at] = 0x24;
+    out[at + 1] = channel;
+    out.writeUInt16BE(p.length, at + 2);
+    out.set(p, at + 4);
+    at += 4 + p.length;
+  }
+  if (!cache) {
+    cache = new Map();
+    unit.framed = cache;
+  }
+  cache.set(channel, out);
+  return out;
+}

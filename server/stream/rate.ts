@@ -1,0 +1,35 @@
+// A sliding-window byte rate: buckets of one second over the last few seconds. Used for ingest kbit/s in the API
+// and for --max-bandwidth admission.
+export class RateMeter {
+  private readonly buckets: number[];
+  private bucketStart: number;
+  private index = 0;
+
+  constructor(private readonly now: () => number, private readonly windowSeconds = 5) {
+    this.buckets = new Array<number>(windowSeconds).fill(0);
+    this.bucketStart = Math.floor(now() / 1000);
+  }
+
+  add(bytes: number): void {
+    this.roll();
+    this.buckets[this.index] = (this.buckets[this.index] ?? 0) + bytes;
+  }
+
+  /** kbit/s over the full seconds of the window (the current, partial second is left out). */
+  kbps(): number {
+    this.roll();
+    let sum = 0;
+    for (let i = 0; i < this.windowSeconds; i++) if (i !== this.index) sum += this.buckets[i] ?? 0;
+    return (sum * 8) / 1000 / (this.windowSeconds - 1);
+  }
+
+  private roll(): void {
+    const second = Math.floor(this.now() / 1000);
+    let steps = Math.min(second - this.bucketStart, this.windowSeconds);
+    while (steps-- > 0) {
+      this.index = (this.index + 1) % this.windowSeconds;
+      this.buckets[this.index] = 0;
+    }
+    if (second > this.bucketStart) this.bucketStart = second;
+  }
+}

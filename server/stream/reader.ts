@@ -1,0 +1,48 @@
+// A player as the fan-out hub sees it: something that takes access units and can tell how far behind it is.
+// The RTSP server implements it for TCP-interleaved and UDP players; an HTTP viewer could implement it later.
+import type { AccessUnit } from './access-unit.ts';
+
+export interface ReaderSink {
+  /** Send one access unit (only units of tracks this reader set up are passed). One write per unit. */
+  sendUnit(unit: AccessUnit): void;
+  /** Send an RTCP packet (sender report) for a track. */
+  sendRtcp(track: number, packet: Uint8Array): void;
+  /** Bytes accepted but not yet handed to the kernel: the reader's queue. */
+  backlog(): number;
+  /** The hub gave up on this reader (too slow, or the stream ended); the sink closes its session. */
+  end(reason: ReaderEndReason): void;
+}
+
+export type ReaderEndReason = 'too-slow' | 'stream-ended' | 'codecs-changed';
+
+export interface ReaderPolicy {
+  /** Above this backlog the reader skips to the next keyframe. */
+  skipBacklogBytes: number;
+  /** A reader still behind after this long is disconnected. */
+  maxBehindMs: number;
+}
+
+export const DEFAULT_READER_POLICY: ReaderPolicy = { skipBacklogBytes: 1024 * 1024, maxBehindMs: 5000 };
+
+export interface ReaderStats {
+  units: number;
+  bytes: number;
+  /** Times the reader fell behind and was skipped to the next keyframe. */
+  skips: number;
+  /** Units not sent because the reader was behind. */
+  droppedUnits: number;
+}
+
+export class Reader {
+  readonly stats: ReaderStats = { units: 0, bytes: 0, skips: 0, droppedUnits: 0 };
+  /** Not sending until the next resume point (after falling behind, or after PAUSE/PLAY). */
+  skipping = false;
+  behindSince = 0;
+  paused = false;
+
+  constructor(
+    readonly id: string,
+    readonly sink: ReaderSink,
+    readonly tracks: ReadonlySet<number>,
+  ) {}
+}

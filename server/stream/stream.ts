@@ -1,0 +1,344 @@
+// One live stream: the hub between its publisher and its readers (mediamtx's stream/ in spirit).
+// It re-stamps packets so readers see one continuous RTP stream even across a publisher reconnect, groups packets
+// into access units, keeps the group since the last keyframe for instant start, and fans units out with a bounded
+// queue per reader. No sockets here: readers are ReaderSinks.
+import type { Logger } from '../log.ts';
+import { parseRtpHeader, setSequenceNumber, setSsrc, setTimestamp } from '../rtp/packet.ts';
+import { rewriteSenderReport } from '../rtp/rtcp.ts';
+import { codecOf, type CodecInfo, type MediaDescription, type SessionDescription } from '../rtsp/sdp.ts';
+import { AccessUnitAssembler, keyframeRuleFor, type AccessUnit, type KeyframeRule } from './access-unit.ts';
+import { RateMeter } from './rate.ts';
+import { DEFAULT_READER_POLICY, Reader, type ReaderPolicy, type ReaderSink } from './reader.ts';
+
+export interface PublisherInfo {
+  protocol: 'rtsp';
+  transport: 'tcp' | 'udp';
+  remote: string;
+  session: string;
+  since: number;
+}
+
+export interface StreamTrack {
+  index: number;
+  media: MediaDescription;
+  codec: CodecInfo;
+  rule: KeyframeRule | 'none';
+}
+
+interface TrackClock {
+  /** SSRC readers see, fixed for the life of the stream. */
+  ssrc: number;
+  /** Offsets from the current publisher's numbering to ours; computed on its first packet. */
+  seqOffset: number;
+  tsOffset: number;
+  primed: boolean;
+  lastSeq: number;
+  lastTs: number;
+  lastAt: number;
+  lastSr?: Uint8Array;
+}
+
+export type StreamState = 'live' | 'waiting' | 'ended';
+
+export interface StreamOptions {
+  name: string;
+  sdp: SessionDescription;
+  logger: Logger;
+  now?: () => number;
+  random?: () => number;
+  policy?: ReaderPolicy;
+  /** Bound of the keyframe-group cache; beyond it the cache is dropped until the next keyframe. */
+  maxGopBytes?: number;
+}
+
+export interface StreamSnapshot {
+  name: string;
+  state: StreamState;
+  since: number;
+  publisher: PublisherInfo | undefined;
+  tracks: Array<{ kind: string; codec: string; clockRate: number; channels?: number }>;
+  readers: number;
+  ingestKbps: number;
+  bytesIn: number;
+  gopUnits: number;
+  readerSkips: number;
+  readersDropped: number;
+}
+
+const DEFAULT_MAX_GOP_BYTES = 16 * 1024 * 1024;
+
+export class Stream {
+  readonly name: string;
+  readonly sdp: SessionDescription;
+  readonly tracks: StreamTrack[];
+  readonly since: number;
+  state: StreamState = 'waiting';
+  publisher: PublisherInfo | undefined;
+
+  private readonly clocks: TrackClock[];
+  private readonly assemblers: AccessUnitAssembler[];
+  /** The track whose keyframes start a group; undefined when no track has keyframe awareness. */
+  private readonly keyTrack: number | undefined;
+  private readonly anyUnitResumes: boolean;
+  private gop: AccessUnit[] = [];
+  private gopBytes = 0;
+  private readonly maxGopBytes: number;
+  private readonly readers = new Set<Reader>();
+  private readonly meter: RateMeter;
+  private readonly now: () => number;
+  private readonly policy: ReaderPolicy;
+  private readonly logger: Logger;
+  private bytesIn = 0;
+  private readerSkips = 0;
+  private readersDropped = 0;
+
+  constructor(o: StreamOptions) {
+    this.name = o.name;
+    this.sdp = o.sdp;
+    this.logger = o.logger;
+    this.now = o.now ?? Date.now;
+    this.policy = o.policy ?? DEFAULT_READER_POLICY;
+    this.maxGopBytes = o.maxGopBytes ?? DEFAULT_MAX_GOP_BYTES;
+    this.since = this.now();
+    this.meter = new RateMeter(this.now);
+    const random = o.random ?? Math.random;
+    this.tracks = o.sdp.media.map((media, index) => {
+      const codec = codecOf(media);
+      return { index, media, codec, rule: keyframeRuleFor(codec.codec, codec.kind) };
+    });
+    this.clocks = this.tracks.map(() => ({
+      ssrc: Math.floor(random() * 0x100000000) >>> 0,
+      seqOffset: 0,
+      tsOffset: 0,
+      primed: false,
+      lastSeq: 0,
+      lastTs: 0,
+      lastAt: 0,
+    }));
+    this.assemblers = this.tracks.map((t) => new AccessUnitAssembler(t.index, t.rule, (u) => this.dispatch(u)));
+    this.keyTrack = this.tracks.find((t) => t.rule === 'h264' || t.rule === 'h265')?.index;
+    // Without a keyframe-aware track, a lagging reader may resume on any unit (audio-only, or video we cannot parse).
+    this.anyUnitResumes = this.keyTrack === undefined;
+  }
+
+  /** A publisher (new, or returning within the grace period with the same codecs) takes the stream. */
+  attachPublisher(p: PublisherInfo): void {
+    this.publisher = p;
+    this.state = 'live';
+    for (const c of this.clocks) c.primed = false;
+  }
+
+  detachPublisher(): void {
+    for (const a of this.assemblers) a.flush();
+    this.publisher = undefined;
+    if (this.state === 'live') this.state = 'waiting';
+    // The cached group belongs to the old numbering; a returning publisher starts a new one at its first keyframe.
+    this.gop = [];
+    this.gopBytes = 0;
+  }
+
+  /** An RTP packet from the publisher for a track. The buffer is ours: it is re-stamped in place. */
+  onRtp(track: number, packet: Uint8Array): void {
+    const clock = this.clocks[track];
+    const assembler = this.assemblers[track];
+    if (!clock || !assembler) return;
+    const h = parseRtpHeader(packet);
+    if (!h) return;
+    const now = this.now();
+    if (!clock.primed) this.prime(track, clock, h.sequenceNumber, h.timestamp, now);
+    const seq = (h.sequenceNumber + clock.seqOffset) & 0xffff;
+    const ts = (h.timestamp + clock.tsOffset) >>> 0;
+    setSequenceNumber(packet, seq);
+    setTimestamp(packet, ts);
+    setSsrc(packet, clock.ssrc);
+    clock.lastSeq = seq;
+    clock.lastTs = ts;
+    clock.lastAt = now;
+    this.bytesIn += packet.length;
+    this.meter.add(packet.length);
+    assembler.push(packet, { ...h, sequenceNumber: seq, timestamp: ts, ssrc: clock.ssrc });
+  }
+
+  /** An RTCP packet from the publisher: sender reports are re-stamped and forwarded for audio/video sync. */
+  onRtcp(track: number, packet: Uint8Array): void {
+    const clock = this.clocks[track];
+    if (!clock || !clock.primed) return;
+    const sr = rewriteSenderReport(packet, clock.ssrc, (ts) => (ts + clock.tsOffset) >>> 0);
+    if (!sr) return;
+    clock.lastSr = sr;
+    for (const r of this.readers) if (r.tracks.has(track) && !r.paused) r.sink.sendRtcp(track, sr);
+  }
+
+  private prime(track: number, clock: TrackClock, seq: number, ts: number, now: number): void {
+    if (clock.lastAt !== 0) {
+      // A returning publisher: continue our numbering where the last one stopped, advancing the clock by the gap,
+      // so readers see a pause, not a jump back in time (RFC 3550 §5.1: timestamps are monotonic per SSRC).
+      const rate = this.tracks[track]?.codec.clockRate ?? 90000;
+      const gap = Math.max(1, Math.round(((now - clock.lastAt) * rate) / 1000));
+      clock.seqOffset = (clock.lastSeq + 1 - seq) & 0xffff;
+      clock.tsOffset = (clock.lastTs + gap - ts) >>> 0;
+    }
+    clock.primed = true;
+  }
+
+  private dispatch(unit: AccessUnit): void {
+    this.cache(unit);
+    const now = this.now();
+    for (const r of this.readers) {
+      if (!r.tracks.has(unit.track) || r.paused) continue;
+      const sink = r.sink;
+      if (r.skipping) {
+        if (sink.backlog() > 0 || !this.resumesAt(unit)) {
+          r.stats.droppedUnits++;
+          if (now - r.behindSince > this.policy.maxBehindMs) this.drop(r);
+          continue;
+        }
+        r.skipping = false;
+      }
+      // The bound grows with the cached group so the burst a new reader starts with does not count as lagging.
+      if (sink.backlog() > Math.max(this.policy.skipBacklogBytes, 2 * this.gopBytes)) {
+        r.skipping = true;
+        r.behindSince = now;
+        r.stats.skips++;
+        r.stats.droppedUnits++;
+        this.readerSkips++;
+        this.logger.info('reader-behind', { reader: r.id, backlog: sink.backlog() });
+        continue;
+      }
+      this.send(r, unit);
+    }
+  }
+
+  private send(r: Reader, unit: AccessUnit): void {
+    r.sink.sendUnit(unit);
+    r.stats.units++;
+    r.stats.bytes += unit.bytes;
+  }
+
+  private resumesAt(unit: AccessUnit): boolean {
+    return this.anyUnitResumes || (unit.track === this.keyTrack && unit.keyframe);
+  }
+
+  private cache(unit: AccessUnit): void {
+    if (this.keyTrack === undefined) return;
+    if (unit.track === this.keyTrack && unit.keyframe) {
+      this.gop = [unit];
+      this.gopBytes = unit.bytes;
+      return;
+    }
+    if (this.gop.length === 0) return;
+    if (this.gopBytes + unit.bytes > this.maxGopBytes) {
+      this.logger.warn('gop-cache-overflow', { bytes: this.gopBytes, limit: this.maxGopBytes });
+      this.gop = [];
+      this.gopBytes = 0;
+      return;
+    }
+    this.gop.push(unit);
+    this.gopBytes += unit.bytes;
+  }
+
+  private drop(r: Reader): void {
+    this.readers.delete(r);
+    this.readersDropped++;
+    this.logger.warn('reader-dropped', { reader: r.id, reason: 'too-slow', behindMs: this.now() - r.behindSince });
+    r.sink.end('too-slow');
+  }
+
+  /**
+   * Sequence number and RTP time of the first packet a reader starting now receives on a track (RTSP RTP-Info,
+   * RFC 2326 §12.33): the start of the cached group, or the next live packet.
+   */
+  rtpInfo(track: number): { seq: number; rtptime: number } | undefined {
+    for (const u of this.gop) {
+      const first = u.track === track ? u.packets[0] : undefined;
+      const h = first && parseRtpHeader(first);
+      if (h) return { seq: h.sequenceNumber, rtptime: h.timestamp };
+    }
+    const c = this.clocks[track];
+    if (!c || c.lastAt === 0) return undefined;
+    const rate = this.tracks[track]?.codec.clockRate ?? 90000;
+    return { seq: (c.lastSeq + 1) & 0xffff, rtptime: (c.lastTs + Math.round(((this.now() - c.lastAt) * rate) / 1000)) >>> 0 };
+  }
+
+  ssrcOf(track: number): number | undefined {
+    return this.clocks[track]?.ssrc;
+  }
+
+  /** Start a reader: it gets the last sender reports and the cached keyframe group at once, then live units. */
+  addReader(id: string, sink: ReaderSink, tracks: ReadonlySet<number>): Reader {
+    const r = new Reader(id, sink, tracks);
+    this.readers.add(r);
+    this.startReader(r);
+    return r;
+  }
+
+  private startReader(r: Reader): void {
+    r.paused = false;
+    r.skipping = false;
+    this.clocks.forEach((c, track) => {
+      if (c.lastSr && r.tracks.has(track)) r.sink.sendRtcp(track, c.lastSr);
+    });
+    if (this.gop.length > 0) {
+      for (const u of this.gop) if (r.tracks.has(u.track)) this.send(r, u);
+    } else if (this.keyTrack !== undefined) {
+      // Nothing cached yet (publisher just started): wait for the first keyframe rather than send undecodable frames.
+      r.skipping = true;
+      r.behindSince = this.now();
+    }
+  }
+
+  /** PAUSE stops delivery; PLAY again resumes at the next keyframe (RFC 2326 §10.6). */
+  pauseReader(r: Reader): void {
+    r.paused = true;
+  }
+
+  resumeReader(r: Reader): void {
+    r.paused = false;
+    r.skipping = !this.anyUnitResumes;
+    r.behindSince = this.now();
+  }
+
+  removeReader(r: Reader): void {
+    this.readers.delete(r);
+  }
+
+  readerCount(): number {
+    return this.readers.size;
+  }
+
+  /** The stream is over: every reader is ended (the RTSP layer sends RTCP BYE and closes). */
+  end(reason: 'stream-ended' | 'codecs-changed' = 'stream-ended'): void {
+    if (this.state === 'ended') return;
+    this.state = 'ended';
+    this.publisher = undefined;
+    const readers = [...this.readers];
+    this.readers.clear();
+    this.gop = [];
+    for (const r of readers) r.sink.end(reason);
+  }
+
+  ingestKbps(): number {
+    return this.meter.kbps();
+  }
+
+  snapshot(): StreamSnapshot {
+    return {
+      name: this.name,
+      state: this.state,
+      since: this.since,
+      publisher: this.publisher,
+      tracks: this.tracks.map((t) => ({
+        kind: t.codec.kind,
+        codec: t.codec.codec,
+        clockRate: t.codec.clockRate,
+        ...(t.codec.channels !== undefined ? { channels: t.codec.channels } : {}),
+      })),
+      readers: this.readers.size,
+      ingestKbps: Math.round(this.meter.kbps()),
+      bytesIn: this.bytesIn,
+      gopUnits: this.gop.length,
+      readerSkips: this.readerSkips,
+      readersDropped: this.readersDropped,
+    };
+  }
+}
