@@ -1,0 +1,76 @@
+// Start a real relay on port 0 and real ffmpeg publishers against it, for integration tests.
+import { execa, type ResultPromise } from 'execa';
+import { parseConfig, type Config } from '../../server/config.ts';
+import { createLogger } from '../../server/log.ts';
+import { startRelay, type Relay } from '../../server/main.ts';
+
+export interface TestRelay {
+  relay: Relay;
+  rtspPort: number;
+  url(name: string): string;
+  logs: Array<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+let udpBase = 30000 + (process.pid % 100) * 200;
+
+export async function startTestRelay(flags: string[] = []): Promise<TestRelay> {
+  // Each relay in a test run gets its own slice of UDP ports, so parallel relays never fight over a pair.
+  const udp = `${udpBase}-${udpBase + 199}`;
+  udpBase = udpBase + 200 > 60000 ? 30000 : udpBase + 200;
+  const parsed = parseConfig(['--host', '127.0.0.1', '--rtsp-port', '0', '--http-port', '0', '--udp-ports', udp, ...flags]);
+  if (parsed.ok !== true) throw new Error(`bad test flags: ${JSON.stringify(parsed)}`);
+  const config: Config = parsed.config;
+  const logs: Array<Record<string, unknown>> = [];
+  const logger = createLogger({ level: 'debug', sink: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const relay = await startRelay(config, logger);
+  const rtspPort = relay.rtsp.port();
+  return { relay, rtspPort, logs, url: (name) => `rtsp://127.0.0.1:${rtspPort}/${name}`, close: () => relay.close() };
+}
+
+export interface PublishOptions {
+  url: string;
+  transport?: 'tcp' | 'udp';
+  audio?: 'opus' | 'aac' | 'none';
+  /** GOP in frames at 30 fps (60 = 2 s). */
+  gop?: number;
+  size?: string;
+  bitrate?: string;
+  /** Seconds of stream; default: until stopped. */
+  duration?: number;
+}
+
+/** A real ffmpeg publishing testsrc2 (+ sine) in real time with ANNOUNCE/RECORD. */
+export function publish(o: PublishOptions): ResultPromise {
+  const audio = o.audio ?? 'opus';
+  const args = [
+    '-hide_banner', '-loglevel', 'error', '-re',
+    '-f', 'lavfi', '-i', `testsrc2=size=${o.size ?? '640x360'}:rate=30`,
+    ...(audio === 'none' ? [] : ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000']),
+    ...(o.duration ? ['-t', String(o.duration)] : []),
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', String(o.gop ?? 60), '-pix_fmt', 'yuv420p',
+    ...(o.bitrate ? ['-b:v', o.bitrate, '-maxrate', o.bitrate, '-bufsize', o.bitrate] : []),
+    ...(audio === 'opus' ? ['-c:a', 'libopus', '-b:a', '64k'] : audio === 'aac' ? ['-c:a', 'aac', '-b:a', '64k'] : []),
+    '-f', 'rtsp', '-rtsp_transport', o.transport ?? 'tcp', o.url,
+  ];
+  return execa('ffmpeg', args, { reject: false, stdin: 'ignore', buffer: true, cleanup: true });
+}
+
+/** Resolve when NAME is live on the relay (the publisher's RECORD succeeded and media flows). */
+export async function waitLive(relay: Relay, name: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const s = relay.registry.get(name);
+    if (s && s.state === 'live' && s.snapshot().gopUnits > 0) return;
+    if (Date.now() > until) throw new Error(`stream ${name} did not go live within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Stop a process we started, by its PID, and wait for it. */
+export async function stopProcess(p: ResultPromise): Promise<void> {
+  if (p.exitCode === null && p.pid !== undefined) p.kill('SIGINT');
+  const timer = setTimeout(() => p.kill('SIGKILL'), 3000);
+  await p;
+  clearTimeout(timer);
+}

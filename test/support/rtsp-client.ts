@@ -1,0 +1,203 @@
+// relaycast's own RTSP player for tests and benchmarks: DESCRIBE, SETUP every track over TCP (interleaved) or UDP,
+// PLAY, then count what arrives. Built on the project's own pure parsers. Light enough to run hundreds at once.
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { once } from 'node:events';
+import { h264Flags, H264_FLAG_IDR } from '../../server/rtp/h264.ts';
+import { parseRtpHeader } from '../../server/rtp/packet.ts';
+import { authorizationHeader } from '../../server/rtsp/auth.ts';
+import { parseIncoming } from '../../server/rtsp/interleaved.ts';
+import { getHeader, writeRequest, type Header, type RtspResponse } from '../../server/rtsp/message.ts';
+import { codecOf, parseSdp, resolveControl, type SessionDescription } from '../../server/rtsp/sdp.ts';
+
+export interface TrackCounters {
+  packets: number;
+  bytes: number;
+  rtcp: number;
+  /** performance.now() of the first packet carrying an H.264 IDR, if any. */
+  firstIdrAt?: number;
+  firstPacketAt?: number;
+}
+
+export interface PlayOptions {
+  transport: 'tcp' | 'udp';
+  /** Skip RTP parsing; count bytes only (benchmarks with hundreds of readers). */
+  countOnly?: boolean;
+  credentials?: { username: string; password: string };
+}
+
+export class RtspTestClient {
+  readonly tracks: TrackCounters[] = [];
+  totalBytes = 0;
+  playSentAt = 0;
+  sdp: SessionDescription | undefined;
+  session: string | undefined;
+  byeReceived = false;
+  closed: Promise<void>;
+  private readonly socket: net.Socket;
+  private pending: Buffer | undefined;
+  private cseq = 1;
+  private waiting: Array<(r: RtspResponse) => void> = [];
+  private udp: dgram.Socket[] = [];
+  private h264Track = -1;
+  private countOnly = false;
+  private auth: { username: string; password: string; realm?: string; nonce?: string; scheme: 'Basic' | 'Digest' } | undefined;
+
+  private constructor(readonly url: string, socket: net.Socket) {
+    this.socket = socket;
+    socket.on('data', (c: Buffer) => this.onData(c));
+    socket.on('error', () => {});
+    this.closed = once(socket, 'close').then(() => undefined);
+  }
+
+  static async connect(url: string): Promise<RtspTestClient> {
+    const u = new URL(url);
+    const socket = net.connect(Number(u.port || 554), u.hostname);
+    await once(socket, 'connect');
+    return new RtspTestClient(url, socket);
+  }
+
+  request(method: string, uri: string, headers: Header[] = [], body?: Uint8Array): Promise<RtspResponse> {
+    const all: Header[] = [['CSeq', String(this.cseq++)], ...headers];
+    if (this.session && !headers.some(([n]) => n === 'Session')) all.push(['Session', this.session]);
+    if (this.auth) {
+      all.push(['Authorization', authorizationHeader({ ...this.auth, method, uri })]);
+    }
+    const p = new Promise<RtspResponse>((resolve) => this.waiting.push(resolve));
+    this.socket.write(writeRequest({ method, uri, headers: all, body: body ?? new Uint8Array(0) }));
+    return p;
+  }
+
+  /** Answer a 401 challenge once, as ffmpeg does. */
+  private async authed(method: string, uri: string, headers: Header[], creds: PlayOptions['credentials']): Promise<RtspResponse> {
+    let r = await this.request(method, uri, headers);
+    if (r.status === 401 && creds && !this.auth) {
+      const challenge = r.headers.filter(([n]) => n.toLowerCase() === 'www-authenticate').map(([, v]) => v).find((v) => v.startsWith('Digest'));
+      const realm = /realm="([^"]*)"/.exec(challenge ?? '')?.[1];
+      const nonce = /nonce="([^"]*)"/.exec(challenge ?? '')?.[1];
+      this.auth = { ...creds, scheme: 'Digest', ...(realm ? { realm } : {}), ...(nonce ? { nonce } : {}) };
+      r = await this.request(method, uri, headers);
+    }
+    return r;
+  }
+
+  /** DESCRIBE, SETUP each track, PLAY. Throws with the status if any step fails. */
+  async play(o: PlayOptions): Promise<RtspResponse> {
+    this.countOnly = o.countOnly ?? false;
+    const d = await this.authed('DESCRIBE', this.url, [['Accept', 'application/sdp']], o.credentials);
+    if (d.status !== 200) throw new RtspStatusError('DESCRIBE', d);
+    const sdp = parseSdp(Buffer.from(d.body).toString());
+    if (!sdp.ok) throw sdp.error;
+    this.sdp = sdp.value;
+    const base = getHeader(d.headers, 'Content-Base') ?? this.url;
+    for (const [i, m] of sdp.value.media.entries()) {
+      this.tracks.push({ packets: 0, bytes: 0, rtcp: 0 });
+      if (codecOf(m).codec === 'H264') this.h264Track = i;
+      let transport: string;
+      if (o.transport === 'tcp') {
+        transport = `RTP/AVP/TCP;unicast;interleaved=${2 * i}-${2 * i + 1}`;
+      } else {
+        const [rtp, rtcp] = await this.bindUdpPair(i);
+        transport = `RTP/AVP;unicast;client_port=${rtp}-${rtcp}`;
+      }
+      const s = await this.request('SETUP', resolveControl(base, m.control, i), [['Transport', transport]]);
+      if (s.status !== 200) throw new RtspStatusError('SETUP', s);
+      this.session ??= getHeader(s.headers, 'Session')?.split(';')[0];
+    }
+    this.playSentAt = performance.now();
+    const p = await this.request('PLAY', base, [['Range', 'npt=0.000-']]);
+    if (p.status !== 200) throw new RtspStatusError('PLAY', p);
+    return p;
+  }
+
+  /** Stop reading from the socket: the server sees a stalled player. */
+  stall(): void {
+    this.socket.pause();
+  }
+
+  async close(): Promise<void> {
+    for (const u of this.udp) u.close();
+    this.udp = [];
+    this.socket.destroy();
+    await this.closed;
+  }
+
+  private async bindUdpPair(track: number): Promise<[number, number]> {
+    for (;;) {
+      const rtp = dgram.createSocket('udp4');
+      rtp.bind(0, '127.0.0.1');
+      await once(rtp, 'listening');
+      const port = rtp.address().port;
+      if (port % 2 !== 0 || port === 65535) {
+        rtp.close();
+        continue;
+      }
+      const rtcp = dgram.createSocket('udp4');
+      try {
+        rtcp.bind(port + 1, '127.0.0.1');
+        await once(rtcp, 'listening');
+      } catch {
+        rtp.close();
+        rtcp.close();
+        continue;
+      }
+      rtp.on('message', (m) => this.onRtp(track, m));
+      rtcp.on('message', (m) => this.onRtcp(track, m));
+      this.udp.push(rtp, rtcp);
+      return [port, port + 1];
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = undefined;
+    let off = 0;
+    while (off < buf.length) {
+      const r = parseIncoming(buf.subarray(off));
+      if (r.kind === 'more') break;
+      if (r.kind === 'error') {
+        this.socket.destroy();
+        return;
+      }
+      off += r.consumed;
+      const m = r.value;
+      if (m.type === 'response') this.waiting.shift()?.(m.response);
+      else if (m.type === 'frame') {
+        const track = m.frame.channel >> 1;
+        if (m.frame.channel % 2 === 0) this.onRtp(track, m.frame.payload);
+        else this.onRtcp(track, m.frame.payload);
+      }
+    }
+    if (off < buf.length) this.pending = buf.subarray(off);
+  }
+
+  private onRtp(track: number, packet: Uint8Array): void {
+    const t = this.tracks[track];
+    if (!t) return;
+    t.packets++;
+    t.bytes += packet.length;
+    this.totalBytes += packet.length;
+    if (this.countOnly) return;
+    t.firstPacketAt ??= performance.now();
+    if (track === this.h264Track && t.firstIdrAt === undefined) {
+      const h = parseRtpHeader(packet);
+      if (h && h264Flags(packet.subarray(h.payloadOffset, h.payloadOffset + h.payloadLength)) & H264_FLAG_IDR) t.firstIdrAt = performance.now();
+    }
+  }
+
+  private onRtcp(track: number, packet: Uint8Array): void {
+    const t = this.tracks[track];
+    if (t) t.rtcp++;
+    // RFC 3550 §6.6: BYE may follow SR in a compound packet; look at every packet type in it.
+    for (let off = 0; off + 4 <= packet.length; ) {
+      if (packet[off + 1] === 203) this.byeReceived = true;
+      off += 4 * (((packet[off + 2] ?? 0) << 8) + (packet[off + 3] ?? 0) + 1);
+    }
+  }
+}
+
+export class RtspStatusError extends Error {
+  constructor(readonly method: string, readonly response: RtspResponse) {
+    super(`${method} answered ${response.status} ${response.reason}: ${Buffer.from(response.body).toString().trim()}`);
+  }
+}
