@@ -21,7 +21,7 @@ export interface TrackCounters {
 
 export interface PlayOptions {
   transport: 'tcp' | 'udp';
-  /** Skip RTP parsing; count bytes only (benchmarks with hundreds of readers). */
+  /** After PLAY, count received bytes (totalBytes) without parsing: benchmarks with hundreds of readers. */
   countOnly?: boolean;
   credentials?: { username: string; password: string };
 }
@@ -41,6 +41,7 @@ export class RtspTestClient {
   private udp: dgram.Socket[] = [];
   private h264Track = -1;
   private countOnly = false;
+  private rawCounting = false;
   private auth: { username: string; password: string; realm?: string; nonce?: string; scheme: 'Basic' | 'Digest' } | undefined;
 
   private constructor(readonly url: string, socket: net.Socket) {
@@ -107,6 +108,7 @@ export class RtspTestClient {
     this.playSentAt = performance.now();
     const p = await this.request('PLAY', base, [['Range', 'npt=0.000-']]);
     if (p.status !== 200) throw new RtspStatusError('PLAY', p);
+    if (this.countOnly && o.transport === 'tcp') this.rawCounting = true;
     return p;
   }
 
@@ -149,6 +151,11 @@ export class RtspTestClient {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.rawCounting) {
+      // Benchmarks: after PLAY only media arrives; counting chunk bytes keeps hundreds of readers cheap.
+      this.totalBytes += chunk.length;
+      return;
+    }
     const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = undefined;
     let off = 0;
