@@ -22,7 +22,7 @@ interface Build {
   ssrc?: number;
   csrcs?: number[];
   /** Header extension words (RFC 3550 §5.3.1), after the 4-byte extension header. */
-  extension?: number[][];
+  extension?: number[][] | undefined;
   payload?: number[];
   padding?: number;
 }
