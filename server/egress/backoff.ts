@@ -1,0 +1,37 @@
+// Restart delays for a supervised process: 1 s, 2 s, 4 s … up to a ceiling, back to the start once a
+// run has stayed up long enough to count as healthy (so a flapping destination is not retried in a
+// tight loop, and a destination that was fine for an hour restarts quickly after one blip).
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+  /** A run at least this long resets the delay to initialMs. */
+  resetAfterMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1_000, maxMs: 30_000, resetAfterMs: 30_000 };
+
+export class Backoff {
+  readonly #o: BackoffOptions;
+  #nextMs: number;
+
+  constructor(o: BackoffOptions = DEFAULT_BACKOFF) {
+    if (!(o.initialMs > 0) || !(o.maxMs >= o.initialMs)) {
+      throw new RangeError(`backoff needs 0 < initialMs <= maxMs (got ${o.initialMs}, ${o.maxMs})`);
+    }
+    this.#o = o;
+    this.#nextMs = o.initialMs;
+  }
+
+  /** The delay before the next attempt, given how long the run that just ended was healthy. */
+  next(healthyForMs: number): number {
+    if (healthyForMs >= this.#o.resetAfterMs) this.#nextMs = this.#o.initialMs;
+    const delay = this.#nextMs;
+    this.#nextMs = Math.min(this.#nextMs * 2, this.#o.maxMs);
+    return delay;
+  }
+
+  reset(): void {
+    this.#nextMs = this.#o.initialMs;
+  }
+}
