@@ -1,7 +1,8 @@
 // Composition root: flags → logger → stream registry → RTSP relay. Nothing else creates long-lived things.
 import { HELP, parseConfig, type Config } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
-import { RtspServer } from './rtsp/server.ts';
+import { RtspServer, type RtspAuthOptions, type RtspServerOptions } from './rtsp/server.ts';
+import type { ReaderPolicy } from './stream/reader.ts';
 import { StreamRegistry } from './stream/registry.ts';
 
 export interface Relay {
@@ -10,9 +11,20 @@ export interface Relay {
   close(): Promise<void>;
 }
 
+/** Settings that have no flag: tests shorten timeouts, shrink the reader policy, or stop trusting loopback. */
+export interface RelayOverrides {
+  rtsp?: Partial<Pick<RtspServerOptions, 'sessionTimeoutMs' | 'requestTimeoutMs' | 'authFailureDelayMs' | 'limits'>>;
+  auth?: Partial<Pick<RtspAuthOptions, 'trustLoopback' | 'realm'>>;
+  policy?: ReaderPolicy;
+}
+
 /** Start everything; tests call this with port 0. */
-export async function startRelay(config: Config, logger: Logger): Promise<Relay> {
-  const registry = new StreamRegistry({ logger: logger.child({ component: 'streams' }), graceMs: config.publisherGraceMs });
+export async function startRelay(config: Config, logger: Logger, overrides: RelayOverrides = {}): Promise<Relay> {
+  const registry = new StreamRegistry({
+    logger: logger.child({ component: 'streams' }),
+    graceMs: config.publisherGraceMs,
+    ...(overrides.policy ? { policy: overrides.policy } : {}),
+  });
   const rtsp = new RtspServer({
     host: config.host,
     port: config.rtspPort,
@@ -27,7 +39,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Relay>
       allowBasic: config.rtspBasicAuth,
       trustLoopback: true,
       realm: 'relaycast',
+      ...overrides.auth,
     },
+    ...overrides.rtsp,
   });
   await rtsp.start();
   return {

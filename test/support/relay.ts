@@ -2,11 +2,13 @@
 import { execa, type ResultPromise } from 'execa';
 import { parseConfig, type Config } from '../../server/config.ts';
 import { createLogger } from '../../server/log.ts';
-import { startRelay, type Relay } from '../../server/main.ts';
+import { startRelay, type Relay, type RelayOverrides } from '../../server/main.ts';
 
 export interface TestRelay {
   relay: Relay;
   rtspPort: number;
+  /** This relay's UDP port range (each relay in a run gets its own slice). */
+  udpPorts: { min: number; max: number };
   url(name: string): string;
   logs: Array<Record<string, unknown>>;
   close(): Promise<void>;
@@ -14,7 +16,8 @@ export interface TestRelay {
 
 let udpBase = 30000 + (process.pid % 100) * 200;
 
-export async function startTestRelay(flags: string[] = []): Promise<TestRelay> {
+/** flags: the CLI flags of server/config.ts; overrides: settings without a flag (timeouts, reader policy, auth). */
+export async function startTestRelay(flags: string[] = [], overrides: RelayOverrides = {}): Promise<TestRelay> {
   // Each relay in a test run gets its own slice of UDP ports, so parallel relays never fight over a pair.
   const udp = `${udpBase}-${udpBase + 199}`;
   udpBase = udpBase + 200 > 60000 ? 30000 : udpBase + 200;
@@ -23,9 +26,9 @@ export async function startTestRelay(flags: string[] = []): Promise<TestRelay> {
   const config: Config = parsed.config;
   const logs: Array<Record<string, unknown>> = [];
   const logger = createLogger({ level: 'debug', sink: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
-  const relay = await startRelay(config, logger);
+  const relay = await startRelay(config, logger, overrides);
   const rtspPort = relay.rtsp.port();
-  return { relay, rtspPort, logs, url: (name) => `rtsp://127.0.0.1:${rtspPort}/${name}`, close: () => relay.close() };
+  return { relay, rtspPort, udpPorts: config.udpPorts, logs, url: (name) => `rtsp://127.0.0.1:${rtspPort}/${name}`, close: () => relay.close() };
 }
 
 export interface PublishOptions {
@@ -40,8 +43,11 @@ export interface PublishOptions {
   duration?: number;
 }
 
+const PUBLISH_OPTIONS = { reject: false, stdin: 'ignore', buffer: true, cleanup: true } as const;
+export type Publisher = ResultPromise<typeof PUBLISH_OPTIONS>;
+
 /** A real ffmpeg publishing testsrc2 (+ sine) in real time with ANNOUNCE/RECORD. */
-export function publish(o: PublishOptions): ResultPromise {
+export function publish(o: PublishOptions): Publisher {
   const audio = o.audio ?? 'opus';
   const args = [
     '-hide_banner', '-loglevel', 'error', '-re',
@@ -53,7 +59,7 @@ export function publish(o: PublishOptions): ResultPromise {
     ...(audio === 'opus' ? ['-c:a', 'libopus', '-b:a', '64k'] : audio === 'aac' ? ['-c:a', 'aac', '-b:a', '64k'] : []),
     '-f', 'rtsp', '-rtsp_transport', o.transport ?? 'tcp', o.url,
   ];
-  return execa('ffmpeg', args, { reject: false, stdin: 'ignore', buffer: true, cleanup: true });
+  return execa('ffmpeg', args, PUBLISH_OPTIONS);
 }
 
 /** Resolve when NAME is live on the relay (the publisher's RECORD succeeded and media flows). */
@@ -67,10 +73,17 @@ export async function waitLive(relay: Relay, name: string, timeoutMs = 10_000): 
   }
 }
 
+/** What stopProcess needs of an execa child, whatever options it was started with. */
+export interface ChildLike extends PromiseLike<unknown> {
+  readonly exitCode: number | null;
+  readonly pid?: number | undefined;
+  kill(signal: 'SIGINT' | 'SIGKILL'): boolean;
+}
+
 /** Stop a process we started, by its PID, and wait for it. */
-export async function stopProcess(p: ResultPromise): Promise<void> {
+export async function stopProcess(p: ChildLike): Promise<void> {
   if (p.exitCode === null && p.pid !== undefined) p.kill('SIGINT');
   const timer = setTimeout(() => p.kill('SIGKILL'), 3000);
-  await p;
+  await Promise.resolve(p).catch(() => undefined);
   clearTimeout(timer);
 }

@@ -4,7 +4,8 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { once } from 'node:events';
 import { h264Flags, H264_FLAG_IDR } from '../../server/rtp/h264.ts';
-import { parseRtpHeader } from '../../server/rtp/packet.ts';
+import { parseRtpHeader, seqDelta } from '../../server/rtp/packet.ts';
+import { buildReceiverReport } from '../../server/rtp/rtcp.ts';
 import { authorizationHeader } from '../../server/rtsp/auth.ts';
 import { parseIncoming } from '../../server/rtsp/interleaved.ts';
 import { getHeader, writeRequest, type Header, type RtspResponse } from '../../server/rtsp/message.ts';
@@ -17,6 +18,16 @@ export interface TrackCounters {
   /** performance.now() of the first packet carrying an H.264 IDR, if any. */
   firstIdrAt?: number;
   firstPacketAt?: number;
+  /** Parsed packets only (not count-only): steps between consecutive sequence numbers other than +1, and those going back. */
+  seqJumps: number;
+  seqBackwards: number;
+  /** Parsed packets only: RTP timestamps that went back (RFC 3550 §5.1: monotonic per SSRC, modulo wrap). */
+  tsBackwards: number;
+  lastSeq?: number;
+  lastTs?: number;
+  ssrcs: Set<number>;
+  /** UDP: the server's RTP and RTCP ports from the SETUP answer. */
+  serverPorts?: [number, number];
 }
 
 export interface PlayOptions {
@@ -42,6 +53,12 @@ export class RtspTestClient {
   private h264Track = -1;
   private countOnly = false;
   private rawCounting = false;
+  /** Called with every RTP packet of a parsed (not count-only) player, after the counters. */
+  onPacket: ((track: number, packet: Uint8Array) => void) | undefined;
+  /** Count-only TCP: bytes left of the interleaved frame being skipped, and a partial frame header. */
+  private skipLeft = 0;
+  private headerPart: number[] = [];
+  private rawWalking = true;
   private auth: { username: string; password: string; realm?: string; nonce?: string; scheme: 'Basic' | 'Digest' } | undefined;
 
   private constructor(readonly url: string, socket: net.Socket) {
@@ -92,7 +109,7 @@ export class RtspTestClient {
     this.sdp = sdp.value;
     const base = getHeader(d.headers, 'Content-Base') ?? this.url;
     for (const [i, m] of sdp.value.media.entries()) {
-      this.tracks.push({ packets: 0, bytes: 0, rtcp: 0 });
+      this.tracks.push({ packets: 0, bytes: 0, rtcp: 0, seqJumps: 0, seqBackwards: 0, tsBackwards: 0, ssrcs: new Set() });
       if (codecOf(m).codec === 'H264') this.h264Track = i;
       let transport: string;
       if (o.transport === 'tcp') {
@@ -104,17 +121,40 @@ export class RtspTestClient {
       const s = await this.request('SETUP', resolveControl(base, m.control, i), [['Transport', transport]]);
       if (s.status !== 200) throw new RtspStatusError('SETUP', s);
       this.session ??= getHeader(s.headers, 'Session')?.split(';')[0];
+      const sp = /server_port=(\d+)-(\d+)/.exec(getHeader(s.headers, 'Transport') ?? '');
+      const track = this.tracks[i];
+      if (sp && track) track.serverPorts = [Number(sp[1]), Number(sp[2])];
     }
     this.playSentAt = performance.now();
     const p = await this.request('PLAY', base, [['Range', 'npt=0.000-']]);
     if (p.status !== 200) throw new RtspStatusError('PLAY', p);
-    if (this.countOnly && o.transport === 'tcp') this.rawCounting = true;
+    if (this.countOnly && o.transport === 'tcp') {
+      this.rawCounting = true;
+      // A frame the parser had begun: the walker takes over from its first bytes.
+      const rest = this.pending;
+      this.pending = undefined;
+      if (rest) this.walkFrames(rest);
+    }
     return p;
   }
 
   /** Stop reading from the socket: the server sees a stalled player. */
   stall(): void {
     this.socket.pause();
+  }
+
+  /** Read again after stall(). */
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /** UDP: an RTCP receiver report from each track's RTCP port to the server's, as players send to stay alive. */
+  sendReceiverReports(): void {
+    const rr = buildReceiverReport({ ssrc: 0x7e57c11e, cname: 'relaycast-test' });
+    for (const [i, t] of this.tracks.entries()) {
+      const rtcp = this.udp[2 * i + 1];
+      if (t.serverPorts && rtcp) rtcp.send(rr, t.serverPorts[1], new URL(this.url).hostname);
+    }
   }
 
   async close(): Promise<void> {
@@ -154,6 +194,7 @@ export class RtspTestClient {
     if (this.rawCounting) {
       // Benchmarks: after PLAY only media arrives; counting chunk bytes keeps hundreds of readers cheap.
       this.totalBytes += chunk.length;
+      this.walkFrames(chunk);
       return;
     }
     const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
@@ -178,6 +219,39 @@ export class RtspTestClient {
     if (off < buf.length) this.pending = buf.subarray(off);
   }
 
+  /**
+   * Count-only TCP: step over '$' frame headers (RFC 2326 §10.12) to count packets per track without copying or
+   * parsing payloads. Anything but a frame (which a count-only player never asks for) stops the walk.
+   */
+  private walkFrames(chunk: Buffer): void {
+    let off = 0;
+    while (this.rawWalking && off < chunk.length) {
+      if (this.skipLeft > 0) {
+        const n = Math.min(this.skipLeft, chunk.length - off);
+        this.skipLeft -= n;
+        off += n;
+        continue;
+      }
+      this.headerPart.push(chunk[off++]!);
+      if (this.headerPart[0] !== 0x24) {
+        this.rawWalking = false;
+        return;
+      }
+      if (this.headerPart.length < 4) continue;
+      const [, channel = 0, hi = 0, lo = 0] = this.headerPart;
+      this.headerPart = [];
+      this.skipLeft = (hi << 8) | lo;
+      const t = this.tracks[channel >> 1];
+      if (!t) continue;
+      if (channel % 2 === 0) {
+        t.packets++;
+        t.bytes += this.skipLeft;
+      } else {
+        t.rtcp++;
+      }
+    }
+  }
+
   private onRtp(track: number, packet: Uint8Array): void {
     const t = this.tracks[track];
     if (!t) return;
@@ -186,6 +260,19 @@ export class RtspTestClient {
     this.totalBytes += packet.length;
     if (this.countOnly) return;
     t.firstPacketAt ??= performance.now();
+    const rtp = parseRtpHeader(packet);
+    if (rtp) {
+      if (t.lastSeq !== undefined) {
+        const d = seqDelta(rtp.sequenceNumber, t.lastSeq);
+        if (d !== 1) t.seqJumps++;
+        if (d <= 0) t.seqBackwards++;
+      }
+      if (t.lastTs !== undefined && ((rtp.timestamp - t.lastTs) | 0) < 0) t.tsBackwards++;
+      t.lastSeq = rtp.sequenceNumber;
+      t.lastTs = rtp.timestamp;
+      t.ssrcs.add(rtp.ssrc);
+    }
+    this.onPacket?.(track, packet);
     if (track === this.h264Track && t.firstIdrAt === undefined) {
       const h = parseRtpHeader(packet);
       if (h && h264Flags(packet.subarray(h.payloadOffset, h.payloadOffset + h.payloadLength)) & H264_FLAG_IDR) t.firstIdrAt = performance.now();
