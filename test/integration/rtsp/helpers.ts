@@ -1,0 +1,98 @@
+// Small helpers shared by the RTSP integration tests: polling instead of fixed sleeps, raw sockets for requests
+// our client would never send, and finding the external tools a test needs.
+import net from 'node:net';
+import { execa } from 'execa';
+import { parseIncoming } from '../../../server/rtsp/interleaved.ts';
+import type { RtspResponse } from '../../../server/rtsp/message.ts';
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Resolve once cond() holds, polling every `every` ms; throw naming `what` after timeoutMs. */
+export async function until(cond: () => boolean, what: string, timeoutMs = 10_000, every = 25): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(every);
+  }
+}
+
+export interface RawResult {
+  /** The responses that arrived, in order. */
+  responses: RtspResponse[];
+  /** The server closed the connection (before our timeout). */
+  closed: boolean;
+  /** Milliseconds from the first write to the close, or to the last response if still open. */
+  elapsedMs: number;
+}
+
+/**
+ * Write bytes on a fresh TCP connection and collect the answers until the server closes it, `expect` responses
+ * have arrived, or waitMs passes. For requests no well-behaved client sends.
+ */
+export async function raw(port: number, data: string | Uint8Array | Array<string | Uint8Array>, o: { expect?: number; waitMs?: number } = {}): Promise<RawResult> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const started = Date.now();
+  const responses: RtspResponse[] = [];
+  let buf = Buffer.alloc(0);
+  let lastAt = started;
+  const result = await new Promise<RawResult>((resolve) => {
+    const done = (closed: boolean) => {
+      clearTimeout(timer);
+      resolve({ responses, closed, elapsedMs: (closed ? Date.now() : lastAt) - started });
+    };
+    const timer = setTimeout(() => done(false), o.waitMs ?? 5000);
+    socket.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      for (;;) {
+        const r = parseIncoming(buf);
+        if (r.kind !== 'ok') break;
+        buf = buf.subarray(r.consumed);
+        if (r.value.type === 'response') {
+          responses.push(r.value.response);
+          lastAt = Date.now();
+        }
+      }
+      if (o.expect !== undefined && responses.length >= o.expect) done(false);
+    });
+    socket.on('close', () => done(true));
+    for (const part of Array.isArray(data) ? data : [data]) socket.write(part);
+  });
+  socket.destroy();
+  return result;
+}
+
+/** A complete request as text, with CRLF line ends. */
+export function requestText(method: string, uri: string, headers: Array<[string, string]> = [], body = ''): string {
+  const lines = [`${method} ${uri} RTSP/1.0`, ...headers.map(([n, v]) => `${n}: ${v}`)];
+  if (body.length > 0) lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
+  return lines.join('\r\n') + '\r\n\r\n' + body;
+}
+
+/** Fail with how to install it when a GStreamer element is missing (Debian package names). */
+export async function requireGstElement(element: string, debianPackage: string): Promise<void> {
+  const r = await execa('gst-inspect-1.0', [element], { reject: false, timeout: 10_000 });
+  if (r.exitCode !== 0) {
+    throw new Error(`GStreamer element "${element}" is missing: install it with "apt-get install ${debianPackage}" (gst-inspect-1.0 ${element} exited ${r.exitCode})`);
+  }
+}
+
+/** A minimal H.264 SDP as ffmpeg announces it, for publishers written by hand. */
+export function h264Sdp(): string {
+  return [
+    'v=0',
+    'o=- 0 0 IN IP4 127.0.0.1',
+    's=raw test publisher',
+    'c=IN IP4 127.0.0.1',
+    't=0 0',
+    'm=video 0 RTP/AVP 96',
+    'a=rtpmap:96 H264/90000',
+    'a=fmtp:96 packetization-mode=1; sprop-parameter-sets=Z0LAHtkDxWhAAAADAEAAAAwDxYuS,aMuMsg==; profile-level-id=42C01E',
+    'a=control:streamid=0',
+    '',
+  ].join('\r\n');
+}
