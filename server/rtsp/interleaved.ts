@@ -53,7 +53,8 @@ const RESPONSE_PREFIX = [0x52, 0x54, 0x53, 0x50, 0x2f]; // "RTSP/": never the st
 
 /**
  * The next thing on a connection: '$' starts a frame, "RTSP/" a response (a client answering a
- * server request, e.g. GET_PARAMETER), anything else a request.
+ * server request, e.g. GET_PARAMETER), anything else a request. ('$' is a legal token character, so
+ * a method could start with it; RFC 2326 §10.12 relies on no method doing so.)
  */
 export function parseIncoming(buf: Uint8Array, limits: MessageLimits = DEFAULT_LIMITS): Parsed<Incoming> {
   // Stray line ends between messages and frames are skipped (RFC 2616 §4.1 robustness, which RTSP

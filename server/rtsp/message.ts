@@ -50,7 +50,7 @@ const COLON = 0x3a;
 // RFC 2616 §2.2 token (RFC 2326 §15.1 borrows it for methods and header names).
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-const decoder = new TextDecoder('utf-8');
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true }); // a U+FEFF inside a value is data, not a BOM
 
 function text(buf: Uint8Array, start: number, end: number): string {
   return decoder.decode(buf.subarray(start, end));
@@ -184,7 +184,8 @@ function parseMessage<T>(
   const checked = build(startLine, headers, new Uint8Array(0));
   if (checked instanceof ProtocolError) return { kind: 'error', error: checked };
   if (buf.length < bodyStart + length) return MORE;
-  const body = buf.slice(bodyStart, bodyStart + length); // a copy: the caller reuses its buffer
+  // A copy, as a plain Uint8Array (Buffer#slice would share memory): the caller reuses its buffer.
+  const body = new Uint8Array(buf.subarray(bodyStart, bodyStart + length));
   const value = build(startLine, headers, body) as T;
   return { kind: 'ok', value, consumed: bodyStart + length };
 }
