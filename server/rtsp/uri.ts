@@ -11,7 +11,16 @@ export interface RtspTarget {
   origin: string;
 }
 
+/** A "." or ".." path segment, also percent-encoded (RFC 3986 §3.3 / WHATWG URL "double-dot segment"). */
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+
 export function parseTarget(uri: string): Result<RtspTarget> {
+  // new URL() resolves dot segments ("/x/../NAME" becomes "/NAME"), which would serve a stream under a name the
+  // client never asked for; no RTSP client sends them, so they are refused before parsing.
+  const rawPath = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*([^?#]*)/.exec(uri)?.[1] ?? '';
+  if (rawPath.split('/').some((s) => DOT_SEGMENT.test(s))) {
+    return { ok: false, error: new ProtocolError('bad-uri', `"${uri.slice(0, 100)}" has a "." or ".." path segment`, 400) };
+  }
   let url: URL;
   try {
     url = new URL(uri);
