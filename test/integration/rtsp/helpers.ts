@@ -29,9 +29,14 @@ export interface RawResult {
  * Write bytes on a fresh TCP connection and collect the answers until the server closes it, `expect` responses
  * have arrived, or waitMs passes. For requests no well-behaved client sends.
  */
-export async function raw(port: number, data: string | Uint8Array | Array<string | Uint8Array>, o: { expect?: number; waitMs?: number } = {}): Promise<RawResult> {
+export async function raw(
+  port: number,
+  data: string | Uint8Array | Array<string | Uint8Array>,
+  o: { expect?: number; waitMs?: number; gapMs?: number } = {},
+): Promise<RawResult> {
   const socket = net.connect(port, '127.0.0.1');
   socket.on('error', () => {});
+  socket.setNoDelay(true);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('error', reject);
@@ -60,7 +65,13 @@ export async function raw(port: number, data: string | Uint8Array | Array<string
       if (o.expect !== undefined && responses.length >= o.expect) done(false);
     });
     socket.on('close', () => done(true));
-    for (const part of Array.isArray(data) ? data : [data]) socket.write(part);
+    void (async () => {
+      for (const part of Array.isArray(data) ? data : [data]) {
+        if (socket.destroyed) return;
+        socket.write(part);
+        if (o.gapMs) await sleep(o.gapMs);
+      }
+    })();
   });
   socket.destroy();
   return result;
