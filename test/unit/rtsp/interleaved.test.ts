@@ -123,6 +123,24 @@ describe('parseIncoming', () => {
     }
   });
 
+  it('GStreamer rtspclientsink publish stream: audio (PT 96) on channel 0, video (PT 99) on channel 2', () => {
+    let buf: Uint8Array = fixture('gstreamer-1.22-publish-tcp-stream-head.bin');
+    const seen: Incoming[] = [];
+    for (;;) {
+      const r = parseIncoming(buf);
+      if (r.kind !== 'ok') {
+        expect(r.kind).toBe('more');
+        break;
+      }
+      seen.push(r.value);
+      buf = buf.subarray(r.consumed);
+    }
+    expect(seen.flatMap((i) => (i.type === 'request' ? [i.request.method] : [])).slice(0, 5)).toEqual(['OPTIONS', 'ANNOUNCE', 'SETUP', 'SETUP', 'RECORD']);
+    const rtp = seen.flatMap((i) => (i.type === 'frame' && i.frame.channel % 2 === 0 ? [i.frame] : []));
+    expect(rtp.length).toBeGreaterThan(5);
+    for (const f of rtp) expect(f.payload[1]! & 0x7f).toBe(f.channel === 0 ? 96 : 99);
+  });
+
   it('GStreamer play stream: requests mixed with RTCP receiver reports', () => {
     let buf: Uint8Array = fixture('gstreamer-1.22-play-tcp-stream-head.bin');
     const kinds: string[] = [];

@@ -162,6 +162,52 @@ describe('parseSdp', () => {
   });
 });
 
+describe('the SDP GStreamer 1.22 rtspclientsink announces', () => {
+  const text = announcedSdp('gstreamer-1.22-publish-tcp-02-announce.bin');
+  const sdp = value(parseSdp(text));
+
+  it('audio first, with controls that do not follow the m= order', () => {
+    expect(sdp.media.map((m) => [m.type, m.control])).toEqual([
+      ['audio', 'stream=1'],
+      ['video', 'stream=0'],
+    ]);
+    expect(sdp.control).toBeUndefined();
+    expect(sdp.lines.slice(0, 1)).toEqual(['v=0']);
+    expect(sdp.lines).toContain('a=tool:GStreamer');
+  });
+
+  it('codecs: OPUS (upper case) PT 96, H264 PT 99', () => {
+    expect(codecOf(sdp.media[0]!)).toEqual({ kind: 'audio', codec: 'OPUS', clockRate: 48000, channels: 2, payloadType: 96 });
+    expect(codecOf(sdp.media[1]!)).toEqual({ kind: 'video', codec: 'H264', clockRate: 90000, payloadType: 99 });
+    expect(sdp.media[0]!.fmtp).toBe('sprop-stereo=0;sprop-maxcapturerate=48000');
+  });
+
+  it('media-level c=, b=, a=ssrc, a=ts-refclk, a=mediaclk and a=framerate are kept in order', () => {
+    expect(sdp.media[1]!.lines).toEqual([
+      'c=IN IP4 0.0.0.0',
+      'b=AS:2097',
+      'a=framerate:25',
+      'a=ts-refclk:local',
+      'a=mediaclk:sender',
+      expect.stringMatching(/^a=ssrc:\d+ cname:/) as unknown as string,
+    ]);
+  });
+
+  it('SPS and PPS decode from the fmtp without spaces', () => {
+    const sets = h264SpropParameterSets(sdp.media[1]!.fmtp);
+    expect(sets.map((s) => s[0]! & 0x1f)).toEqual([7, 8]);
+  });
+
+  it('is the same codec set as ffmpeg only if order and codecs agree', () => {
+    expect(sameCodecs(sdp, value(parseSdp(FFMPEG_SDP)))).toBe(false); // audio first vs video first
+    expect(sameCodecs(sdp, value(parseSdp(writeSdp(sdp))))).toBe(true);
+  });
+
+  it('parse(write(parse(text))) is stable', () => {
+    expect(value(parseSdp(writeSdp(sdp)))).toEqual(sdp);
+  });
+});
+
 describe('resolveControl', () => {
   const cases: Array<[base: string, control: string | undefined, expected: string]> = [
     ['rtsp://h/s', undefined, 'rtsp://h/s'],

@@ -184,7 +184,9 @@ describe('fixtures from real peers', () => {
       const value = getHeader(r.value.headers, 'Transport')!;
       const spec = parseOne(value);
       expect(spec.delivery, name).toBe('unicast');
-      expect(writeTransport(spec), name).toBe(value);
+      // GStreamer's rtspclientsink writes mode=RECORD; we write mode=record (ffmpeg's spelling).
+      expect(writeTransport(spec), name).toBe(value.replace('mode=RECORD', 'mode=record'));
+      expect(parseOne(writeTransport(spec)), name).toEqual(spec);
       if (name.includes('publish')) expect(spec.mode, name).toBe('record');
       else expect(spec.mode, name).toBeUndefined(); // players leave mode out: PLAY is the default
     }
@@ -203,7 +205,16 @@ describe('fixtures from real peers', () => {
     expect(transportOf('ffmpeg-5.1-publish-tcp-04-setup.bin').interleaved).toEqual([2, 3]);
   });
 
-  it('ffmpeg over UDP says RTP/AVP/UDP; GStreamer says RTP/AVP', () => {
+  it('GStreamer rtspclientsink: mode=RECORD in upper case, first SETUP is its stream=1 (audio)', () => {
+    expect(transportOf('gstreamer-1.22-publish-tcp-03-setup.bin')).toEqual({
+      protocol: 'RTP/AVP/TCP', lowerTransport: 'TCP', delivery: 'unicast', interleaved: [0, 1], mode: 'record', extra: [],
+    });
+    const udp = transportOf('gstreamer-1.22-publish-udp-03-setup.bin');
+    expect(udp.protocol).toBe('RTP/AVP/UDP');
+    expect(udp.mode).toBe('record');
+  });
+
+  it('ffmpeg over UDP says RTP/AVP/UDP; GStreamer rtspsrc says RTP/AVP', () => {
     const ff = transportOf('ffmpeg-5.1-publish-udp-03-setup.bin');
     expect(ff.protocol).toBe('RTP/AVP/UDP');
     expect(ff.clientPort![1]).toBe(ff.clientPort![0] + 1);
