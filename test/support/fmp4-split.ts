@@ -165,3 +165,56 @@ export function splitFmp4(file: Uint8Array): SplitFmp4 {
   }
   return { init, fragments, videoTrackId, audioTrackId };
 }
+
+/**
+ * Plays a split fMP4 in real time, the way the ingest hands fragments to egress: each fragment goes
+ * to every sink when its decode time is due, and the current keyframe group (GOP) is kept so a sink
+ * can be (re)started from `prelude()` = init segment + GOP.
+ */
+export class PacedFeed {
+  readonly #split: SplitFmp4;
+  readonly #sinks = new Set<(f: Fmp4Fragment) => void>();
+  #gop: Uint8Array[] = [];
+  #stopped = false;
+  #timer: NodeJS.Timeout | undefined;
+  #wake: (() => void) | undefined;
+  /** Fragments delivered so far. */
+  delivered = 0;
+
+  constructor(split: SplitFmp4) {
+    this.#split = split;
+  }
+
+  /** Init segment then the fragments since the last video keyframe. */
+  prelude = (): Uint8Array[] => [this.#split.init, ...this.#gop];
+
+  add(sink: (f: Fmp4Fragment) => void): void {
+    this.#sinks.add(sink);
+  }
+
+  /** Resolves when every fragment has been delivered or stop() was called. */
+  async run(): Promise<void> {
+    const frags = this.#split.fragments;
+    const t0 = performance.now() - (frags[0]?.time ?? 0) * 1000;
+    for (const f of frags) {
+      const wait = t0 + f.time * 1000 - performance.now();
+      if (wait > 1) {
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          this.#timer = setTimeout(resolve, wait);
+        });
+      }
+      if (this.#stopped) return;
+      if (f.keyframe) this.#gop = [f.bytes];
+      else if (this.#gop.length > 0) this.#gop.push(f.bytes);
+      for (const sink of this.#sinks) sink(f);
+      this.delivered++;
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#wake?.();
+  }
+}
