@@ -60,9 +60,14 @@ export class UdpPortPool {
       close: () => {
         if (closed) return;
         closed = true;
-        this.inUse.delete(port);
-        rtp.close();
-        rtcp.close();
+        // dgram.send looks the address up first, even an IP literal (dns.lookup answers on process.nextTick), and
+        // drops the datagram if the socket is closed by then: the RTCP BYE sent to a UDP player just before its
+        // session closes would never leave. Close after this turn, once those sends are on the wire.
+        setImmediate(() => {
+          rtp.close();
+          rtcp.close();
+          this.inUse.delete(port);
+        });
       },
     };
   }
