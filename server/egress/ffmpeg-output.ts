@@ -120,8 +120,14 @@ const MAX_STDERR_LINE = 8 * 1024;
 /** ffmpeg can repeat an error per packet; after this many warn lines per run the rest go to debug. */
 const MAX_WARN_LINES_PER_RUN = 50;
 const FFMPEG_ERROR_LEVELS = new Set(['error', 'fatal', 'panic']);
-// Summary lines that follow the real error and say nothing new.
-const GENERIC_ERRORS = [/^Conversion failed!?$/, /^Error initializing output stream \d+:\d+ -- $/];
+// Summary lines that follow the real error and say nothing new (ffmpeg 5.1 prints them after e.g.
+// "av_interleaved_write_frame(): Connection reset by peer" when the server drops the connection).
+const GENERIC_ERRORS = [
+  /^Conversion failed!?$/,
+  /^Error initializing output stream \d+:\d+ --/,
+  /^Error writing trailer of /,
+  /^Error closing file /,
+];
 // Lines ffmpeg 5.1 prints on every start for a browser-style fMP4 input; not worth a warning.
 const BENIGN = [/^Guessed Channel Layout for Input Stream/];
 

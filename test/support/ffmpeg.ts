@@ -1,6 +1,6 @@
 // Finding and running ffmpeg/ffprobe in tests. A test that needs them fails with the install command
 // rather than a cryptic ENOENT (habit 11).
-import { accessSync, constants, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
@@ -97,7 +97,8 @@ export async function makeBrowserLikeFmp4(o: { seconds?: number; gop?: number; a
     '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30',
     ...(audio ? ['-f', 'lavfi', '-i', 'sine=f=440:sample_rate=48000'] : []),
     '-t', String(seconds),
-    '-c:v', 'libx264', '-g', String(gop), '-bf', '0', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p',
+    // veryfast: a 20 s input encodes in about a second; baseline with no B-frames like WebCodecs realtime.
+    '-c:v', 'libx264', '-preset', 'veryfast', '-g', String(gop), '-bf', '0', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p',
     ...(audio ? ['-c:a', 'libopus', '-b:a', '64k'] : []),
     '-f', 'mp4', '-movflags', 'frag_every_frame+empty_moov+default_base_moof',
     '-y', tmp,
@@ -106,4 +107,39 @@ export async function makeBrowserLikeFmp4(o: { seconds?: number; gop?: number; a
   if (r.exitCode !== 0) throw new Error(`ffmpeg could not make the test input: ${String(r.stderr).slice(0, 500)}`);
   renameSync(tmp, out);
   return out;
+}
+
+/**
+ * Whether a process is still running. A zombie (exited, not yet reaped by its new parent after an
+ * orphaning) counts as gone: it holds no resources and `kill -0` would still succeed on it.
+ */
+export function isProcessAlive(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // "pid (comm) S …": the state letter follows the last ")".
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X' && state !== '';
+}
+
+/** The command line of a live process ("" if gone), to check a PID is still the ffmpeg we started. */
+export function processCommandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** Poll until `check` is true or `timeoutMs` passes; returns the last result. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
 }

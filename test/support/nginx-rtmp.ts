@@ -57,7 +57,8 @@ export function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-export async function startNginxRtmp(): Promise<NginxRtmp> {
+/** Start nginx-rtmp on a free port, or on `port` (e.g. to bring a stopped server back at the same address). */
+export async function startNginxRtmp(o: { port?: number } = {}): Promise<NginxRtmp> {
   const nginx = nginxPath();
   try {
     accessSync(NGINX_RTMP_MODULE, constants.R_OK);
@@ -67,7 +68,7 @@ export async function startNginxRtmp(): Promise<NginxRtmp> {
   // The port is picked, freed, then bound by nginx: retry if someone else took it meanwhile.
   let lastError = '';
   for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort();
+    const port = o.port ?? (await freePort());
     const dir = mkdtempSync(join(tmpdir(), 'relaycast-nginx-'));
     const conf = join(dir, 'nginx.conf');
     const errorLog = join(dir, 'error.log');
