@@ -162,7 +162,10 @@ export class Stream {
   /** An RTCP packet from the publisher: sender reports are re-stamped and forwarded for audio/video sync. */
   onRtcp(track: number, packet: Uint8Array): void {
     const clock = this.clocks[track];
-    if (!clock || !clock.primed) return;
+    // A returning publisher's offsets are known only from its first RTP packet, so its SR waits for it. A first
+    // publisher's offsets are 0 from the start: take its SR at once, as ffmpeg sends its first one just before its
+    // first RTP packet and the next only 5 s later (libavformat/rtpenc.c).
+    if (!clock || (!clock.primed && clock.lastAt !== 0)) return;
     const sr = rewriteSenderReport(packet, clock.ssrc, (ts) => (ts + clock.tsOffset) >>> 0);
     if (!sr) return;
     clock.lastSr = sr;
