@@ -21,6 +21,7 @@ export const AUDIO_TIMESCALE = 48_000;
 export interface VideoFixture {
   avcC: Uint8Array;
   sps: Uint8Array;
+  pps: Uint8Array;
   samples: Fmp4Sample[];
 }
 
@@ -29,6 +30,7 @@ export function videoFixture(): VideoFixture {
   return {
     avcC: buildAvcC(sps, pps),
     sps,
+    pps,
     samples: aus.map((au, i) => ({ data: lengthPrefixed(au.nals), timestamp: i * FRAME_DURATION, duration: FRAME_DURATION, keyframe: au.keyframe })),
   };
 }
