@@ -4,9 +4,9 @@ import { execa } from 'execa';
 import { publish, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
 import { requireGstElement } from './helpers.ts';
 
-/** Buffers the fakesink got: with -v and silent=false it prints one "chain" line per buffer. */
-function decodedFrames(stdout: string): number {
-  return stdout.split('\n').filter((l) => /fakesink0: last-message = chain/.test(l)).length;
+/** Buffers a fakesink got: with -v and silent=false it prints one "chain" line per buffer. */
+function decodedFrames(stdout: string, sink = 'fakesink0'): number {
+  return stdout.split('\n').filter((l) => l.includes(`${sink}: last-message = chain`)).length;
 }
 
 describe('GStreamer rtspsrc plays an ffmpeg publisher', () => {
@@ -18,8 +18,7 @@ describe('GStreamer rtspsrc plays an ffmpeg publisher', () => {
     await requireGstElement('rtspsrc', 'gstreamer1.0-plugins-good');
     await requireGstElement('avdec_h264', 'gstreamer1.0-libav');
     t = await startTestRelay();
-    // Video only: gst-launch cannot leave rtspsrc's audio pad unlinked without a not-linked error.
-    pub = publish({ url: t.url(name), audio: 'none', gop: 30 });
+    pub = publish({ url: t.url(name), audio: 'opus', gop: 30 });
     await waitLive(t.relay, name);
   });
   afterAll(async () => {
@@ -27,7 +26,7 @@ describe('GStreamer rtspsrc plays an ffmpeg publisher', () => {
     await t.close();
   });
 
-  it.each(['tcp', 'udp'])('decodes 60 frames over %s', async (protocol) => {
+  it.each(['tcp', 'udp'])('decodes 60 video frames over %s (audio pad left unlinked)', async (protocol) => {
     const r = await execa(
       'gst-launch-1.0',
       ['-v', 'rtspsrc', `location=${t.url(name)}`, `protocols=${protocol}`, 'latency=0', '!', 'rtph264depay', '!', 'h264parse', '!', 'avdec_h264', '!', 'fakesink', 'num-buffers=60', 'silent=false'],
@@ -39,6 +38,23 @@ describe('GStreamer rtspsrc plays an ffmpeg publisher', () => {
     expect(r.stdout).toMatch(/fakesink0\.GstPad:sink: caps = video\/x-raw.*width=\(int\)640, height=\(int\)360/);
     expect(decodedFrames(r.stdout)).toBe(60);
     expect(r.stdout + r.stderr).not.toMatch(/ERROR|WARNING/);
+  });
+
+  it.each(['tcp', 'udp'])('decodes video and Opus audio together over %s', async (protocol) => {
+    // Each sink stops at its count; over TCP one branch's end may end the shared connection early, hence >= 30.
+    const r = await execa(
+      'gst-launch-1.0',
+      [
+        '-v', 'rtspsrc', `location=${t.url(name)}`, `protocols=${protocol}`, 'latency=0', 'name=src',
+        'src.', '!', 'queue', '!', 'rtph264depay', '!', 'h264parse', '!', 'avdec_h264', '!', 'fakesink', 'name=vsink', 'num-buffers=60', 'silent=false',
+        'src.', '!', 'queue', '!', 'rtpopusdepay', '!', 'opusdec', '!', 'fakesink', 'name=asink', 'num-buffers=100', 'silent=false',
+      ],
+      { reject: false, timeout: 20_000 },
+    );
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/asink\.GstPad:sink: caps = audio\/x-raw.*rate=\(int\)48000/);
+    expect(decodedFrames(r.stdout, 'vsink')).toBeGreaterThanOrEqual(30);
+    expect(decodedFrames(r.stdout, 'asink')).toBeGreaterThanOrEqual(30);
   });
 });
 
