@@ -243,8 +243,18 @@ export function parseAvcC(b: Uint8Array): AvcResult<AvcDecoderConfig> {
   if (typeof pps === 'string') return { ok: false, message: pps };
   if (sps.length === 0) return { ok: false, message: 'the avcC has no SPS' };
   if (pps.length === 0) return { ok: false, message: 'the avcC has no PPS' };
-  // ISO/IEC 14496-15 §5.3.3.1.2: High profiles may append chroma_format, bit depths and SPS extensions. Many writers
-  // (ffmpeg 5.1's ff_isom_write_avcc among them) omit it, so anything after the PPS list is accepted unread.
+  // ISO/IEC 14496-15 §5.3.3.1.2: High profiles (100, 110, 122, 144) may append chroma_format, bit depths and SPS
+  // extensions. Many writers (ffmpeg 5.1's ff_isom_write_avcc among them) omit the block, so it is optional; but when
+  // present it must parse and end the record exactly, so a wrong avcC box size cannot hide behind it. The reserved
+  // bits are not checked: not every writer sets them.
+  if (p < b.length) {
+    if (![100, 110, 122, 144].includes(profileIndication)) return { ok: false, message: `the avcC has ${b.length - p} bytes after its PPS list` };
+    if (!need(4)) return { ok: false, message: 'the avcC ends inside its High-profile extension' };
+    p += 3; // chroma_format, bit_depth_luma_minus8, bit_depth_chroma_minus8
+    const ext = readSets(b[p++]!, 13, 'SPS extension');
+    if (typeof ext === 'string') return { ok: false, message: ext };
+    if (p !== b.length) return { ok: false, message: `the avcC has ${b.length - p} bytes after its High-profile extension` };
+  }
   return { ok: true, value: { profileIndication, profileCompatibility, levelIndication, nalLengthSize, sps, pps } };
 }
 

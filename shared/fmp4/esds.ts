@@ -107,6 +107,7 @@ export function parseEsds(b: Uint8Array): EsdsResult {
     // ISO/IEC 14496-1 §7.2.6.5 ES_Descriptor (tag 3)
     const es = readDescriptor(b, 0, b.length);
     if (es.tag !== 0x03) throw new Stop(`the esds starts with descriptor tag ${es.tag}, not ES_DescrTag (3)`);
+    if (es.end !== b.length) throw new Stop(`the esds has ${b.length - es.end} bytes after its ES_Descriptor`);
     let p = es.body + 2; // ES_ID
     const flags = b[p];
     if (flags === undefined || p >= es.end) throw new Stop('the ES_Descriptor is cut short');

@@ -308,6 +308,8 @@ function readInit(buf: Uint8Array, limits: ReaderLimits): InitInfo {
   if (!first) fail('truncated', 'the init segment is empty');
   if (first.type !== 'ftyp') fail('unexpected-box', `an init segment starts with "ftyp", not ${show(first.type)}`);
   readBrands(buf, first);
+  // Ending at a box boundary before the moov is what a cut-off upload looks like.
+  if (!top.some((b) => b.type === 'moov')) fail('truncated', 'the init segment ends before its "moov"');
   const moov = only(top, 'moov', root, 'bad-init');
   if (top.filter((b) => b.type === 'ftyp').length !== 1) fail('bad-init', 'an init segment holds exactly one "ftyp"');
 
@@ -475,6 +477,7 @@ function readAvcEntry(buf: Uint8Array, entry: Box, id: number): SampleEntryInfo 
   f.skip(70); // pre_defined, reserved, width, height, resolutions, frame_count, compressorname, depth, pre_defined
   const kids = children(buf, { ...entry, payload: f.offset }, AVC_ENTRY_CHILDREN);
   for (const t of AVC_ENTRY_CHILDREN) optional(kids, t, entry, 'bad-init');
+  for (const k of kids) if (k.type !== 'avcC') readFixedEntryBox(buf, k);
   const avcCBox = optional(kids, 'avcC', entry, 'bad-init');
   if (!avcCBox) fail('bad-init', `track ${id}: ${show(entry.type)} has no "avcC"`);
   const avcC = parseAvcC(buf.subarray(avcCBox.payload, avcCBox.end));
@@ -489,6 +492,25 @@ function readAvcEntry(buf: Uint8Array, entry: Box, id: number): SampleEntryInfo 
     profile: avcProfileName(sps.value.profileIdc, sps.value.constraintFlags),
     level: sps.value.levelIdc,
   };
+}
+
+/**
+ * The small boxes ffmpeg and browsers put next to avcC/dOps/esds, each checked for its exact size so that a wrong
+ * size field cannot swallow or hide a neighbour: §12.1.4 pasp (hSpacing, vSpacing), §8.5.2.2 btrt (bufferSizeDB,
+ * maxBitrate, avgBitrate), §12.1.4 clap (4 fractions), §12.1.5 colr of type nclx or nclc (ICC profiles are refused).
+ */
+function readFixedEntryBox(buf: Uint8Array, b: Box): void {
+  const f = new Fields(buf, b);
+  if (b.type === 'pasp') f.skip(8);
+  else if (b.type === 'btrt') f.skip(12);
+  else if (b.type === 'clap') f.skip(32);
+  else if (b.type === 'colr') {
+    const colourType = f.fourcc();
+    if (colourType === 'nclx') f.skip(7);
+    else if (colourType === 'nclc') f.skip(6);
+    else fail('bad-init', `colr of type ${show(colourType)} is not accepted; only nclx and nclc`);
+  } else fail('unexpected-box', `${show(b.type)} is not expected in a sample entry`);
+  f.end();
 }
 
 /** §12.2.3.2 AudioSampleEntry (version 0; QuickTime's versions 1 and 2 have other layouts). Returns channelcount. */
@@ -509,7 +531,8 @@ function readOpusEntry(buf: Uint8Array, entry: Box, id: number): SampleEntryInfo
   const f = new Fields(buf, entry);
   readAudioEntryFields(f, id);
   const kids = children(buf, { ...entry, payload: f.offset }, OPUS_ENTRY_CHILDREN);
-  optional(kids, 'btrt', entry, 'bad-init');
+  const btrt = optional(kids, 'btrt', entry, 'bad-init');
+  if (btrt) readFixedEntryBox(buf, btrt);
   const dOpsBox = optional(kids, 'dOps', entry, 'bad-init');
   if (!dOpsBox) fail('bad-init', `track ${id}: "Opus" has no "dOps"`);
   const d = new Fields(buf, dOpsBox);
@@ -534,7 +557,8 @@ function readMp4aEntry(buf: Uint8Array, entry: Box, id: number): SampleEntryInfo
   const f = new Fields(buf, entry);
   const fields = readAudioEntryFields(f, id);
   const kids = children(buf, { ...entry, payload: f.offset }, MP4A_ENTRY_CHILDREN);
-  optional(kids, 'btrt', entry, 'bad-init');
+  const btrt = optional(kids, 'btrt', entry, 'bad-init');
+  if (btrt) readFixedEntryBox(buf, btrt);
   const esdsBox = optional(kids, 'esds', entry, 'bad-init');
   if (!esdsBox) fail('bad-init', `track ${id}: "mp4a" has no "esds"`);
   const e = new Fields(buf, esdsBox);
@@ -568,6 +592,7 @@ export function parseMediaSegment(buf: Uint8Array, init: InitInfo, limits: Parti
 
 function readMedia(buf: Uint8Array, init: InitInfo, limits: ReaderLimits): FragmentInfo {
   if (buf.length > limits.maxSegmentBytes) fail('too-large', `the segment is ${buf.length} bytes; the limit is ${limits.maxSegmentBytes}`);
+  if (buf.length === 0) fail('truncated', 'the segment is empty');
   const root = rootOf(buf);
   const top = children(buf, root, MEDIA_TOP);
   const tracks: FragmentTrackInfo[] = [];

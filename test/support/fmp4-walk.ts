@@ -3,6 +3,7 @@
 const CONTAINERS: Record<string, number> = {
   moov: 0, trak: 0, mdia: 0, minf: 0, dinf: 0, stbl: 0, mvex: 0, moof: 0, traf: 0,
   stsd: 8, // FullBox header + entry_count
+  dref: 8,
   avc1: 78, Opus: 28, mp4a: 28, // sample entry fields before the child boxes
 };
 

@@ -163,8 +163,13 @@ describe('parseAvcC (ISO/IEC 14496-15 §5.3.3.1)', () => {
     expect(r).toMatchObject({ ok: true, value: { profileIndication: 100, profileCompatibility: 0, levelIndication: 30, nalLengthSize: 4 } });
     if (r.ok) expect([r.value.sps.length, r.value.pps.length]).toEqual([1, 1]);
   });
-  it('accepts the High-profile extension after the PPS list', () => {
+  it('accepts the High-profile extension after the PPS list, and nothing else there', () => {
     expect(parseAvcC(Uint8Array.of(...avcC, 0xfd, 0xf8, 0xf8, 0x00)).ok).toBe(true);
+    expect(parseAvcC(Uint8Array.of(...avcC, 0xfd, 0xf8, 0xf8, 0x01, 0x00, 0x02, 0x6d, 0x00)).ok).toBe(true);
+    expect(parseAvcC(Uint8Array.of(...avcC, 0xfd, 0xf8, 0xf8, 0x00, 0x00))).toMatchObject({ ok: false, message: expect.stringContaining('after its High-profile extension') });
+    expect(parseAvcC(Uint8Array.of(...avcC, 0xfd, 0xf8))).toMatchObject({ ok: false });
+    const main = Uint8Array.of(avcC[0]!, 77, ...avcC.subarray(2));
+    expect(parseAvcC(Uint8Array.of(...main, 0xfd, 0xf8, 0xf8, 0x00))).toMatchObject({ ok: false, message: expect.stringContaining('after its PPS list') });
   });
   it('refuses a wrong version, a 3-byte NAL length, no SPS, a PPS where the SPS should be', () => {
     expect(parseAvcC(Uint8Array.of(0, ...avcC.subarray(1))).ok).toBe(false);
