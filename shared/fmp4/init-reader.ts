@@ -39,6 +39,8 @@ export interface TrackInfo {
   profile?: string;
   /** H.264 level_idc, as ffprobe prints it: 31 means level 3.1. */
   level?: number;
+  /** H.264 only: bytes in each NAL unit length prefix (avcC lengthSizeMinusOne + 1); the samples are checked with it. */
+  nalLengthSize?: number;
   /** From the track's trex; absent means all zero. */
   defaults?: TrackFragmentDefaults;
 }
@@ -247,6 +249,7 @@ function readAvcEntry(buf: Uint8Array, entry: Box, id: number): SampleEntryInfo 
     height: sps.value.height,
     profile: avcProfileName(sps.value.profileIdc, sps.value.constraintFlags),
     level: sps.value.levelIdc,
+    nalLengthSize: c.nalLengthSize,
   };
 }
 

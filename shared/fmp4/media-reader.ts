@@ -234,9 +234,12 @@ function readTraf(
     const start = tf & TRUN_DATA_OFFSET ? base + r.i32() : dataEnd;
     const firstFlags = tf & TRUN_FIRST_SAMPLE_FLAGS ? r.u32() : undefined;
     let runBytes = 0;
+    const sizes: number[] = [];
     for (let i = 0; i < count; i++) {
       duration += tf & TRUN_DURATION ? r.u32() : defaultDuration;
-      runBytes += tf & TRUN_SIZE ? r.u32() : defaultSize;
+      const size = tf & TRUN_SIZE ? r.u32() : defaultSize;
+      sizes.push(size);
+      runBytes += size;
       const sampleFlags = tf & TRUN_FLAGS ? r.u32() : i === 0 && firstFlags !== undefined ? firstFlags : defaultFlags;
       if (tf & TRUN_CTS_OFFSET) r.u32();
       if (n === 0 && i === 0) keyframe = (sampleFlags & SAMPLE_IS_NON_SYNC) === 0;
@@ -245,10 +248,34 @@ function readTraf(
     if (start < mdat.payload || start + runBytes > mdat.end) {
       fail('bad-fragment', `track ${trackId}: a run of ${runBytes} bytes at offset ${start - base} lies outside the mdat payload`);
     }
+    if (track.nalLengthSize !== undefined) checkNalFraming(buf, start, sizes, track.nalLengthSize, trackId);
     if (runBytes > 0) runs.push({ start, end: start + runBytes });
     samples += count;
     bytes += runBytes;
     dataEnd = start + runBytes;
   }
   return { info: { trackId, baseDecodeTime, samples, keyframe, duration, bytes }, dataEnd };
+}
+
+/**
+ * ISO/IEC 14496-15 §5.3.2: an AVC sample is NAL units, each behind a big-endian length of avcC's lengthSizeMinusOne + 1
+ * bytes, filling the sample exactly. Annex B data (start codes) put in an avc1 track by mistake, or a cut sample, fails
+ * here instead of as a stream of decoder errors in ffmpeg.
+ */
+function checkNalFraming(buf: Uint8Array, start: number, sizes: readonly number[], lengthSize: number, trackId: number): void {
+  let at = start;
+  for (const [i, size] of sizes.entries()) {
+    const end = at + size;
+    for (let p = at; p < end; ) {
+      if (p + lengthSize > end) fail('bad-fragment', `track ${trackId} sample ${i}: a NAL unit length is cut off`);
+      let len = 0;
+      for (let k = 0; k < lengthSize; k++) len = len * 256 + buf[p + k]!;
+      p += lengthSize;
+      if (len === 0 || p + len > end) {
+        fail('bad-fragment', `track ${trackId} sample ${i}: a NAL unit of ${len} bytes does not fit; samples must be length-prefixed NAL units, not Annex B`);
+      }
+      p += len;
+    }
+    at = end;
+  }
 }

@@ -44,7 +44,7 @@ describe('readBoxHeader (ISO/IEC 14496-12 §4.2)', () => {
 describe('parseInitSegment accepts', () => {
   it('the writer output, describing both tracks', () => {
     expect(initInfo.tracks).toEqual([
-      { id: 1, kind: 'video', codec: 'avc1.64001e', timescale: 90_000, width: 640, height: 360, profile: 'High', level: 30, defaults: { sampleDuration: 0, sampleSize: 0, sampleFlags: 0 } },
+      { id: 1, kind: 'video', codec: 'avc1.64001e', timescale: 90_000, width: 640, height: 360, profile: 'High', level: 30, nalLengthSize: 4, defaults: { sampleDuration: 0, sampleSize: 0, sampleFlags: 0 } },
       { id: 2, kind: 'audio', codec: 'opus', timescale: 48_000, channels: 2, sampleRate: 48_000, defaults: { sampleDuration: 0, sampleSize: 0, sampleFlags: 0 } },
     ]);
   });
@@ -268,6 +268,20 @@ describe('parseMediaSegment refuses', () => {
     expect(errorCode(parseMediaSegment(keyframe, initInfo, { maxMdatBytes: 1000 }))).toBe('too-large');
     expect(errorCode(parseMediaSegment(keyframe, initInfo, { maxSegmentBytes: 1000 }))).toBe('too-large');
     expect(errorCode(parseMediaSegment(keyframe, initInfo, { maxMoofBytes: 50 }))).toBe('too-large');
+  });
+
+  it('video samples that are not length-prefixed NAL units (Annex B by mistake, or cut)', () => {
+    const w = new Fmp4Writer({ video: { kind: 'video', codec: 'avc1', avcC: videoFixture().avcC, width: 640, height: 360, timescale: 90_000 } });
+    const init = ok(parseInitSegment(w.initSegment()));
+    const annexB = Uint8Array.of(0, 0, 0, 1, 0x65, 0x88, 0x84, 0x00, 0x10);
+    expect(parseMediaSegment(w.fragment('video', { data: annexB, timestamp: 0, duration: 1, keyframe: true }), init)).toMatchObject({
+      ok: false,
+      error: { code: 'bad-fragment', message: expect.stringContaining('not Annex B') },
+    });
+    const cut = Uint8Array.of(0, 0, 0, 3, 0x65, 0x88, 0x84, 0, 0);
+    expect(errorCode(parseMediaSegment(w.fragment('video', { data: cut, timestamp: 1, duration: 1, keyframe: true }), init))).toBe('bad-fragment');
+    const two = Uint8Array.of(0, 0, 0, 2, 0x65, 0x88, 0, 0, 0, 1, 0x41);
+    expect(parseMediaSegment(w.fragment('video', { data: two, timestamp: 2, duration: 1, keyframe: true }), init).ok).toBe(true);
   });
 
   it('base-data-offset and unknown tfhd flags', () => {

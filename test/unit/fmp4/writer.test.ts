@@ -207,7 +207,10 @@ describe('round trip through the reader (fast-check)', () => {
           const track = g % 2 === 0 ? 'video' : 'audio';
           const samples = group.map((s) => {
             t += s.gap;
-            return { data: new Uint8Array(s.size).fill(g), timestamp: t, duration: s.duration, keyframe: s.keyframe, compositionOffset: s.cto };
+            // one NAL unit behind a 4-byte length, as the avcC declares
+            const data = new Uint8Array(4 + s.size).fill(g);
+            new DataView(data.buffer).setUint32(0, s.size);
+            return { data, timestamp: t, duration: s.duration, keyframe: s.keyframe, compositionOffset: s.cto };
           });
           const r = parseMediaSegment(w.fragmentSamples(track, samples), init.value);
           expect(r).toEqual({
