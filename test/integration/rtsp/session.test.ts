@@ -111,6 +111,25 @@ describe('a player session', () => {
     }
   });
 
+  it.each(['tcp', 'udp'] as const)('RTP-Info in the PLAY answer names the first packet of each track (%s)', async (transport) => {
+    const c = await connect(t.url(name));
+    const first = new Map<number, { seq: number; ts: number }>();
+    c.onPacket = (track, packet) => {
+      const h = parseRtpHeader(packet);
+      if (h && !first.has(track)) first.set(track, { seq: h.sequenceNumber, ts: h.timestamp });
+    };
+    const played = await c.play({ transport });
+    await until(() => first.size === 2, 'a packet on each track');
+    // RFC 2326 §12.33: url=...;seq=N;rtptime=T for each track.
+    const info = (getHeader(played.headers, 'RTP-Info') ?? '').split(',').map((part) => ({
+      track: Number(/trackID=(\d+)/.exec(part)?.[1]),
+      seq: Number(/;seq=(\d+)/.exec(part)?.[1]),
+      ts: Number(/;rtptime=(\d+)/.exec(part)?.[1]),
+    }));
+    expect(info.map((i) => i.track).sort()).toEqual([0, 1]);
+    for (const i of info) expect(first.get(i.track)).toEqual({ seq: i.seq, ts: i.ts });
+  });
+
   it('GET_PARAMETER with an empty body is a keep-alive: 200 with the Session', async () => {
     const c = await connect(t.url(name));
     await c.play({ transport: 'tcp' });
