@@ -1,6 +1,6 @@
 // The walking half of the fMP4 reader: box headers, child lists checked against allow-lists and parent sizes, and a
 // field cursor that refuses to read past its box. Parse failures are thrown as ParseFail inside the reader and turned
-// into values by run(), so the exported parse functions never throw.
+// into values by run(), so the exported parse functions never throw. Bare § numbers are ISO/IEC 14496-12:2015.
 
 export type Fmp4ErrorCode = 'truncated' | 'bad-box' | 'unexpected-box' | 'too-large' | 'bad-init' | 'unsupported-codec' | 'bad-fragment';
 export type Fmp4Error = { code: Fmp4ErrorCode; message: string };

@@ -1,4 +1,4 @@
-// Init segment validation (ftyp + moov): see reader.ts for the policy.
+// Init segment validation (ftyp + moov): see reader.ts for the policy. Bare § numbers are ISO/IEC 14496-12:2015.
 import { avcCodecString, avcProfileName, parseAvcC, parseSps } from './avc.ts';
 import {
   DEFAULT_READER_LIMITS,
@@ -48,6 +48,7 @@ export interface TrackInfo {
 export interface InitInfo {
   tracks: TrackInfo[];
 }
+
 const INIT_TOP = new Set(['ftyp', 'moov', 'free', 'skip']);
 // udta (§8.10.1) is accepted as opaque: ffmpeg writes an encoder tag there. Its contents are never parsed here.
 const MOOV_CHILDREN = new Set(['mvhd', 'trak', 'mvex', 'udta', 'free', 'skip']);
@@ -92,7 +93,15 @@ function readInit(buf: Uint8Array, limits: ReaderLimits): InitInfo {
   const mvex = optional(moovKids, 'mvex', moov, 'bad-init');
   if (!mvex) fail('bad-init', 'the moov has no "mvex", so it does not announce movie fragments');
   const mvexKids = children(buf, mvex, MVEX_CHILDREN);
-  optional(mvexKids, 'mehd', mvex, 'bad-init');
+  const mehd = optional(mvexKids, 'mehd', mvex, 'bad-init');
+  if (mehd) {
+    // §8.8.2 mehd: fragment_duration, 32 or 64 bits by version
+    const f = new Fields(buf, mehd);
+    const { version } = f.full();
+    if (version > 1) fail('bad-box', `mehd version ${version} is unknown`);
+    f.skip(version === 1 ? 8 : 4);
+    f.end();
+  }
   const seen = new Set<number>();
   for (const b of mvexKids.filter((k) => k.type === 'trex')) {
     const f = new Fields(buf, b);

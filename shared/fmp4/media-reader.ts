@@ -1,4 +1,4 @@
-// Media segment validation (moof + mdat pairs): see reader.ts for the policy.
+// Media segment validation (moof + mdat pairs): see reader.ts for the policy. Bare § numbers are ISO/IEC 14496-12:2015.
 import {
   SAMPLE_IS_NON_SYNC,
   TFHD_BASE_DATA_OFFSET,
