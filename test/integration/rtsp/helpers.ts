@@ -8,9 +8,9 @@ import type { RtspResponse } from '../../../server/rtsp/message.ts';
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Resolve once cond() holds, polling every `every` ms; throw naming `what` after timeoutMs. */
-export async function until(cond: () => boolean, what: string, timeoutMs = 10_000, every = 25): Promise<void> {
+export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000, every = 25): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(every);
   }
