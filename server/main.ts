@@ -1,5 +1,12 @@
-// Composition root: flags → logger → stream registry → RTSP relay. Nothing else creates long-lived things.
+// Composition root: flags → logger → stream registry → RTSP relay → ingest + egress → HTTP. Nothing else creates
+// long-lived things, and close() takes them down in reverse order.
+import { readFileSync } from 'node:fs';
 import { HELP, parseConfig, type Config } from './config.ts';
+import { expandOutputUrl, maskUrl, parseOutputUrl } from './egress/output-url.ts';
+import { ensureWebBuilt, WEB_DIST } from './http/web-build.ts';
+import { HttpServer } from './http/server.ts';
+import { IngestServer } from './ingest/ingest-server.ts';
+import type { Destination } from './ingest/ingest-stream.ts';
 import { createLogger, type Logger } from './log.ts';
 import { RtspServer, type RtspAuthOptions, type RtspServerOptions } from './rtsp/server.ts';
 import type { ReaderPolicy } from './stream/reader.ts';
@@ -8,6 +15,8 @@ import { StreamRegistry } from './stream/registry.ts';
 export interface Relay {
   registry: StreamRegistry;
   rtsp: RtspServer;
+  ingest: IngestServer;
+  http: HttpServer;
   close(): Promise<void>;
 }
 
@@ -16,6 +25,10 @@ export interface RelayOverrides {
   rtsp?: Partial<Pick<RtspServerOptions, 'sessionTimeoutMs' | 'requestTimeoutMs' | 'authFailureDelayMs' | 'limits'>>;
   auth?: Partial<Pick<RtspAuthOptions, 'trustLoopback' | 'realm'>>;
   policy?: ReaderPolicy;
+  /** Skip building the page (tests that only need RTSP). */
+  skipWebBuild?: boolean;
+  webRoot?: string;
+  ffmpegPath?: string;
 }
 
 /** Start everything; tests call this with port 0. */
@@ -44,10 +57,56 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     ...overrides.rtsp,
   });
   await rtsp.start();
+  // The egress publishes into our own relay over loopback (trusted, no credentials needed).
+  const relayHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const destinations = (name: string): Destination[] => [
+    { url: `rtsp://${relayHost.includes(':') ? `[${relayHost}]` : relayHost}:${rtsp.port()}/${name}`, kind: 'rtsp' },
+    ...[...config.outputs, ...(config.streamOutputs[name] ?? [])].map((template) => {
+      const parsed = parseOutputUrl(template);
+      if (!parsed.ok) throw parsed.error; // checked in parseConfig already
+      return { url: expandOutputUrl(template, name), kind: parsed.value.kind };
+    }),
+  ];
+  const ingest = new IngestServer({
+    logger: logger.child({ component: 'ingest' }),
+    registry,
+    rtspPort: () => rtsp.port(),
+    rtspPlayers: (name) => rtsp.playersOf(name),
+    destinations,
+    graceMs: config.publisherGraceMs,
+    maxPublishers: config.maxPublishers,
+    ...(config.publishToken !== undefined ? { publishToken: config.publishToken } : {}),
+    ...(overrides.ffmpegPath ? { ffmpegPath: overrides.ffmpegPath } : {}),
+  });
+  if (!overrides.skipWebBuild) await ensureWebBuilt(logger.child({ component: 'web' }));
+  const http = new HttpServer({
+    host: config.host,
+    port: config.httpPort,
+    logger: logger.child({ component: 'http' }),
+    webRoot: overrides.webRoot ?? WEB_DIST,
+    ingest,
+    registry,
+    rtspPort: () => rtsp.port(),
+    rtspPlayers: (name) => rtsp.playersOf(name),
+    outputs: () => config.outputs.map((t) => ({ url: maskUrl(t), kind: parseOutputUrl(t).ok && t.startsWith('rtmp') ? 'rtmp' : 'rtsp' })),
+    allowOrigins: config.allowOrigins,
+    ...(config.publishToken !== undefined ? { publishToken: config.publishToken } : {}),
+    ...(config.tls ? { tls: config.tls } : {}),
+  });
+  try {
+    await http.start();
+  } catch (err) {
+    await rtsp.close();
+    throw err;
+  }
   return {
     registry,
     rtsp,
+    ingest,
+    http,
     close: async () => {
+      await http.close();
+      await ingest.close();
       registry.close();
       await rtsp.close();
     },
@@ -55,7 +114,7 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
 }
 
 async function main(): Promise<void> {
-  const parsed = parseConfig(process.argv.slice(2), process.env);
+  const parsed = parseConfig(process.argv.slice(2), process.env, (p) => readFileSync(p, 'utf8'));
   if (parsed.ok === 'help') {
     process.stdout.write(HELP);
     return;
@@ -65,26 +124,32 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const logger = createLogger({ level: parsed.config.logLevel });
+  const config = parsed.config;
+  const logger = createLogger({ level: config.logLevel });
   let relay: Relay;
   try {
-    relay = await startRelay(parsed.config, logger);
+    relay = await startRelay(config, logger);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const hint = e.code === 'EADDRINUSE' ? ' (another program uses the port: pick another with --rtsp-port / --http-port)' : e.code === 'EACCES' ? ' (ports below 1024 need root)' : '';
+    const hint = e.code === 'EADDRINUSE' ? ' (another program uses the port: pick another with --http-port / --rtsp-port)' : e.code === 'EACCES' ? ' (ports below 1024 need root)' : '';
     process.stderr.write(`relaycast: could not start: ${e.message}${hint}\n`);
     process.exitCode = 1;
     return;
   }
-  const { host, rtspPort } = parsed.config;
-  logger.info('ready', { rtsp: `rtsp://${host === '0.0.0.0' ? '127.0.0.1' : host}:${relay.rtsp.port()}/NAME` });
+  const shown = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const scheme = config.tls ? 'https' : 'http';
+  logger.info('ready', {
+    page: `${scheme}://${shown}:${relay.http.port()}/?stream=NAME`,
+    rtsp: `rtsp://${shown}:${relay.rtsp.port()}/NAME`,
+    outputs: config.outputs.map(maskUrl),
+  });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info('shutdown', { signal, rtspPort });
+    logger.info('shutdown', { signal });
     relay.close().then(() => process.exit(0), () => process.exit(1));
-    setTimeout(() => process.exit(1), 5000).unref();
+    setTimeout(() => process.exit(1), 8000).unref();
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -1,4 +1,4 @@
-// A sliding-window byte rate: buckets of one second over the last few seconds. Used for ingest kbit/s in the API
+// A sliding-window rate (bytes, frames...): buckets of one second over the last few seconds. Used for ingest kbit/s in the API
 // and for --max-bandwidth admission.
 export class RateMeter {
   private readonly buckets: number[];
@@ -15,12 +15,17 @@ export class RateMeter {
     this.buckets[this.index] = (this.buckets[this.index] ?? 0) + bytes;
   }
 
-  /** kbit/s over the full seconds of the window (the current, partial second is left out). */
-  kbps(): number {
+  /** Units per second over the full seconds of the window (the current, partial second is left out). */
+  perSecond(): number {
     this.roll();
     let sum = 0;
     for (let i = 0; i < this.windowSeconds; i++) if (i !== this.index) sum += this.buckets[i] ?? 0;
-    return (sum * 8) / 1000 / (this.windowSeconds - 1);
+    return sum / (this.windowSeconds - 1);
+  }
+
+  /** When the units are bytes: kbit/s. */
+  kbps(): number {
+    return (this.perSecond() * 8) / 1000;
   }
 
   private roll(): void {

@@ -85,6 +85,8 @@ export class Stream {
   private readonly maxGopBytes: number;
   private readonly readers = new Set<Reader>();
   private readonly meter: RateMeter;
+  private readonly videoUnits: RateMeter;
+  private readonly videoTrack: number | undefined;
   private readonly now: () => number;
   private readonly policy: ReaderPolicy;
   private readonly logger: Logger;
@@ -101,6 +103,7 @@ export class Stream {
     this.maxGopBytes = o.maxGopBytes ?? DEFAULT_MAX_GOP_BYTES;
     this.since = this.now();
     this.meter = new RateMeter(this.now);
+    this.videoUnits = new RateMeter(this.now);
     const random = o.random ?? Math.random;
     this.tracks = o.sdp.media.map((media, index) => {
       const codec = codecOf(media);
@@ -117,6 +120,7 @@ export class Stream {
     }));
     this.assemblers = this.tracks.map((t) => new AccessUnitAssembler(t.index, t.rule, (u) => this.dispatch(u)));
     this.keyTrack = this.tracks.find((t) => t.rule === 'h264' || t.rule === 'h265')?.index;
+    this.videoTrack = this.tracks.find((t) => t.codec.kind === 'video')?.index;
     // Without a keyframe-aware track, a lagging reader may resume on any unit (audio-only, or video we cannot parse).
     this.anyUnitResumes = this.keyTrack === undefined;
   }
@@ -186,6 +190,7 @@ export class Stream {
 
   private dispatch(unit: AccessUnit): void {
     this.cache(unit);
+    if (unit.track === this.videoTrack) this.videoUnits.add(1);
     const now = this.now();
     for (const r of this.readers) {
       if (!r.tracks.has(unit.track) || r.paused) continue;
@@ -318,6 +323,11 @@ export class Stream {
     this.readers.clear();
     this.gop = [];
     for (const r of readers) r.sink.end(reason);
+  }
+
+  /** Video frames per second arriving from the publisher, over the last few seconds. */
+  videoFps(): number {
+    return Math.round(this.videoUnits.perSecond());
   }
 
   ingestKbps(): number {

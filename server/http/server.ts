@@ -1,0 +1,133 @@
+// HTTP(S) on --http-port: the publisher page, the JSON API, and the publisher WebSocket (ws, noServer).
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { once } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { PROTOCOL_VERSION, PUBLISH_PATH, type PageConfig } from '../../shared/protocol.ts';
+import type { IngestServer } from '../ingest/ingest-server.ts';
+import type { Logger } from '../log.ts';
+import { isLoopbackAddress, normalizeAddress } from '../rtsp/connection.ts';
+import type { StreamRegistry } from '../stream/registry.ts';
+import { listStreams } from './api.ts';
+import { serveStatic } from './static.ts';
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  logger: Logger;
+  webRoot: string;
+  ingest: IngestServer;
+  registry: StreamRegistry;
+  rtspPort: () => number;
+  rtspPlayers: (name: string) => number;
+  outputs: () => PageConfig['outputs'];
+  publishToken?: string;
+  allowOrigins: string[];
+  tls?: { cert: string; key: string };
+  keyframeIntervalMs?: number;
+}
+
+/** About 16 MiB: a 1080p keyframe at a high bitrate fits; nothing bigger is a single frame. */
+export const MAX_PAYLOAD = 16 * 1024 * 1024;
+
+export class HttpServer {
+  private readonly server: http.Server | https.Server;
+  private readonly wss: WebSocketServer;
+  private readonly scheme: 'http' | 'https';
+
+  constructor(private readonly o: HttpServerOptions) {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      this.request(req, res).catch((err: unknown) => {
+        o.logger.error('http-failed', { err, url: req.url });
+        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
+        res.end('internal error\n');
+      });
+    };
+    this.scheme = o.tls ? 'https' : 'http';
+    this.server = o.tls ? https.createServer({ cert: readFileSync(o.tls.cert), key: readFileSync(o.tls.key) }, handler) : http.createServer(handler);
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = 30_000;
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD, perMessageDeflate: false });
+    this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+  }
+
+  async start(): Promise<{ port: number }> {
+    this.server.listen(this.o.port, this.o.host);
+    await once(this.server, 'listening');
+    const port = this.port();
+    this.o.logger.info('http-listening', { host: this.o.host, port, scheme: this.scheme });
+    return { port };
+  }
+
+  port(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.wss.clients) c.terminate();
+    this.wss.close();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async request(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('only GET here\n');
+      return;
+    }
+    if (url.pathname === '/api/streams') return json(res, listStreams(this.o.registry, this.o.ingest, this.o.rtspPlayers));
+    if (url.pathname === '/api/config') {
+      const loopback = isLoopbackAddress(normalizeAddress(req.socket.remoteAddress ?? ''));
+      const cfg: PageConfig = {
+        version: PROTOCOL_VERSION,
+        rtspPort: this.o.rtspPort(),
+        tokenRequired: !loopback,
+        keyframeIntervalMs: this.o.keyframeIntervalMs ?? 2000,
+        videoCodecs: ['avc1'],
+        audioCodecs: ['opus'],
+        outputs: this.o.outputs(),
+      };
+      return json(res, cfg);
+    }
+    if (url.pathname.startsWith('/api/')) {
+      res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: `no API at ${url.pathname}` }));
+      return;
+    }
+    if (await serveStatic(this.o.webRoot, url.pathname, res)) return;
+    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+  }
+
+  private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const deny = (status: number, message: string) => {
+      this.o.logger.warn('ws-denied', { status, message, origin: req.headers.origin, remote: req.socket.remoteAddress });
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(message) + 1}\r\n\r\n${message}\n`);
+    };
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== PUBLISH_PATH) return deny(404, `WebSocket publishing is at ${PUBLISH_PATH}`);
+    // Cross-site WebSocket hijacking: a browser always sends Origin; a page from elsewhere must not publish here.
+    const origin = req.headers.origin;
+    if (origin !== undefined && !this.originAllowed(origin, req.headers.host)) {
+      return deny(403, `pages from ${origin.slice(0, 100)} may not publish here; start the server with --allow-origin ${origin.slice(0, 100)} to allow it`);
+    }
+    socket.on('error', () => {});
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const remote = normalizeAddress(req.socket.remoteAddress ?? '');
+      this.o.ingest.handle(ws, `${remote}:${req.socket.remotePort ?? 0}`, isLoopbackAddress(remote));
+    });
+  }
+
+  private originAllowed(origin: string, host: string | undefined): boolean {
+    if (host !== undefined && origin === `${this.scheme}://${host}`) return true;
+    return this.o.allowOrigins.includes(origin);
+  }
+}
+
+function json(res: http.ServerResponse, body: unknown): void {
+  const text = JSON.stringify(body, null, 2);
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,322 @@
+// Browser publishers over WebSocket (protocol in shared/protocol.ts). Each socket walks hello → init → live; every
+// byte is checked (control messages at runtime, fMP4 box by box) before anything reaches ffmpeg, and nothing is
+// spawned until a valid init segment has arrived. A bad socket is closed with a reason; nobody else notices.
+import crypto from 'node:crypto';
+import type { WebSocket, RawData } from 'ws';
+import { parseInitSegment, parseMediaSegment, type InitInfo } from '../../shared/fmp4/reader.ts';
+import { CLOSE, PROTOCOL_VERSION, parseClientMessage, type ClientMessage, type RefusalCode, type ServerMessage } from '../../shared/protocol.ts';
+import { isValidStreamName, streamNameProblem } from '../../shared/stream-name.ts';
+import { maskUrl } from '../egress/output-url.ts';
+import type { Logger } from '../log.ts';
+import type { StreamRegistry } from '../stream/registry.ts';
+import { IngestStream, type Destination } from './ingest-stream.ts';
+
+export interface IngestOptions {
+  logger: Logger;
+  registry: StreamRegistry;
+  /** The relay's RTSP port, for the page's RTSP URL. */
+  rtspPort: () => number;
+  rtspPlayers: (name: string) => number;
+  /** Every destination of a stream, the built-in relay first. */
+  destinations: (name: string) => Destination[];
+  /** Needed by publishers that are not on loopback; without one, only loopback may publish. */
+  publishToken?: string;
+  graceMs: number;
+  maxPublishers: number;
+  ffmpegPath?: string;
+  helloTimeoutMs?: number;
+  statsIntervalMs?: number;
+}
+
+type SocketState = 'hello' | 'init' | 'live' | 'closed';
+
+interface Publisher {
+  ws: WebSocket;
+  remote: string;
+  loopback: boolean;
+  state: SocketState;
+  hello?: Extract<ClientMessage, { type: 'hello' }>;
+  stream?: IngestStream;
+  lastDecodeTime: Map<number, number>;
+  timers: NodeJS.Timeout[];
+}
+
+export class IngestServer {
+  private readonly streams = new Map<string, IngestStream>();
+  private readonly attached = new Map<string, Publisher>();
+  private readonly graceTimers = new Map<string, NodeJS.Timeout>();
+  private readonly sockets = new Set<Publisher>();
+  private closed = false;
+
+  constructor(private readonly o: IngestOptions) {}
+
+  handle(ws: WebSocket, remote: string, loopback: boolean): void {
+    if (this.closed) {
+      ws.close(CLOSE.goingAway, 'server shutting down');
+      return;
+    }
+    const p: Publisher = { ws, remote, loopback, state: 'hello', lastDecodeTime: new Map(), timers: [] };
+    this.sockets.add(p);
+    const log = this.o.logger.child({ remote });
+    log.info('ws-connect');
+    const helloTimer = setTimeout(() => this.fail(p, CLOSE.policy, 'bad-message', 'no hello within 10 s'), this.o.helloTimeoutMs ?? 10_000);
+    p.timers.push(helloTimer);
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      try {
+        void this.onMessage(p, toBytes(data), isBinary).catch((err: unknown) => this.crash(p, err));
+      } catch (err) {
+        this.crash(p, err);
+      }
+    });
+    ws.on('error', (err) => log.debug('ws-error', { err }));
+    ws.on('close', (code, reason) => {
+      log.info('ws-close', { code, reason: reason.toString().slice(0, 123), stream: p.hello?.stream });
+      const wasLive = p.state === 'live' && p.hello !== undefined;
+      this.detach(p);
+      // 1000 is the page's Stop: end the stream now instead of waiting out the reconnect grace period.
+      if (code === CLOSE.normal && wasLive && p.hello) this.endNow(p.hello.stream);
+    });
+  }
+
+  /** Live browser streams, for /api/streams. */
+  list(): IngestStream[] {
+    return [...this.streams.values()];
+  }
+
+  get(name: string): IngestStream | undefined {
+    return this.streams.get(name);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const p of this.sockets) {
+      p.state = 'closed';
+      for (const t of p.timers) clearTimeout(t);
+      p.ws.close(CLOSE.goingAway, 'server shutting down');
+    }
+    for (const t of this.graceTimers.values()) clearTimeout(t);
+    this.graceTimers.clear();
+    await Promise.all([...this.streams.values()].map((s) => s.close()));
+    this.streams.clear();
+  }
+
+  private async onMessage(p: Publisher, data: Uint8Array, isBinary: boolean): Promise<void> {
+    if (p.state === 'closed') return;
+    if (!isBinary) {
+      const m = parseClientMessage(Buffer.from(data).toString('utf8'));
+      if (!m.ok) return this.fail(p, CLOSE.policy, 'bad-message', m.error);
+      if (m.value.type === 'hello') {
+        if (p.state !== 'hello') return this.fail(p, CLOSE.policy, 'bad-message', 'hello was already sent');
+        return this.onHello(p, m.value);
+      }
+      return; // page stats: informational; the server's own view is authoritative
+    }
+    if (p.state === 'hello') return this.fail(p, CLOSE.policy, 'bad-message', 'send a hello message before any media');
+    if (p.state === 'init') return this.onInit(p, data);
+    if (p.state === 'live') this.onFragment(p, data);
+  }
+
+  private onHello(p: Publisher, hello: Extract<ClientMessage, { type: 'hello' }>): void {
+    const refuse = (code: RefusalCode, message: string) => this.refuse(p, code, message);
+    if (hello.version !== PROTOCOL_VERSION) return refuse('bad-version', `this server speaks protocol version ${PROTOCOL_VERSION}; reload the page`);
+    if (!isValidStreamName(hello.stream)) return refuse('bad-name', streamNameProblem(hello.stream) ?? 'bad stream name');
+    if (!p.loopback) {
+      if (!this.o.publishToken) return refuse('bad-token', 'publishing from another machine needs a token: start the server with --publish-token');
+      if (!hello.token || !sameSecret(hello.token, this.o.publishToken)) return refuse('bad-token', 'the publish token is wrong; ask the server operator for the --publish-token value');
+    }
+    if (hello.video && !/^avc[13]\./.test(hello.video.codec)) return refuse('bad-codec', `video codec ${hello.video.codec} cannot be relayed; use H.264 (avc1)`);
+    if (hello.audio && hello.audio.codec !== 'opus' && !hello.audio.codec.startsWith('mp4a')) return refuse('bad-codec', `audio codec ${hello.audio.codec} cannot be relayed; use Opus`);
+    const name = hello.stream;
+    if (this.attached.has(name)) return refuse('in-use', `stream "${name}" is already live from another tab or machine; stop it there or pick another name`);
+    if (!this.streams.has(name) && this.o.registry.get(name)?.state === 'live') return refuse('in-use', `stream "${name}" is already published over RTSP; pick another name`);
+    if (this.attached.size >= this.o.maxPublishers) return refuse('limit', `the server already carries ${this.o.maxPublishers} browser streams (its --max-publishers limit); try again later`);
+    p.hello = hello;
+    p.state = 'init';
+    this.attached.set(name, p);
+    this.clearGrace(name);
+    this.send(p, {
+      type: 'accepted',
+      version: PROTOCOL_VERSION,
+      stream: name,
+      rtspPath: `/${name}`,
+      rtspPort: this.o.rtspPort(),
+      outputs: this.streams.get(name)?.outputStatus() ?? this.o.destinations(name).map((d) => ({ url: maskUrl(d.url), kind: d.kind, state: 'idle' as const, restarts: 0 })),
+    });
+    this.o.logger.info('publisher-accepted', { stream: name, remote: p.remote, resume: hello.resume === true, video: hello.video?.codec, audio: hello.audio?.codec });
+  }
+
+  private async onInit(p: Publisher, data: Uint8Array): Promise<void> {
+    const hello = p.hello;
+    if (!hello) return;
+    const parsed = parseInitSegment(data);
+    if (!parsed.ok) return this.fail(p, CLOSE.unsupportedData, 'bad-init', `the first binary message must be an fMP4 init segment: ${parsed.error.message}`);
+    const info = parsed.value;
+    const problem = mismatch(info, hello);
+    if (problem) return this.fail(p, CLOSE.unsupportedData, 'bad-init', problem);
+    const name = hello.stream;
+    const init = Uint8Array.from(data);
+    let stream = this.streams.get(name);
+    if (stream && !stream.sameInit(init)) {
+      // New encoder parameters: the ffmpegs must restart with the new init; the RTSP relay's grace period keeps
+      // players attached when the codecs stay the same.
+      this.streams.delete(name);
+      await stream.close();
+      stream = undefined;
+    }
+    if (p.state !== 'init') return; // closed while we waited
+    if (!stream) {
+      stream = new IngestStream({
+        name,
+        init,
+        info,
+        destinations: this.o.destinations(name),
+        logger: this.o.logger.child({ stream: name }),
+        ...(this.o.ffmpegPath ? { ffmpegPath: this.o.ffmpegPath } : {}),
+        onOutputStart: () => this.askKeyframe(name, 'an output (re)started'),
+      });
+      this.streams.set(name, stream);
+      stream.start();
+    }
+    stream.state = 'live';
+    p.stream = stream;
+    p.state = 'live';
+    p.timers.forEach(clearTimeout);
+    p.timers = [];
+    const stats = setInterval(() => this.sendStats(p), this.o.statsIntervalMs ?? 1000);
+    p.timers.push(stats);
+    this.o.logger.info('publisher-live', { stream: name, tracks: info.tracks.map((t) => t.codec) });
+  }
+
+  private onFragment(p: Publisher, data: Uint8Array): void {
+    const stream = p.stream;
+    if (!stream) return;
+    const parsed = parseMediaSegment(data, stream.info);
+    if (!parsed.ok) return this.fail(p, CLOSE.unsupportedData, 'bad-fragment', `a media segment was rejected: ${parsed.error.message}`);
+    let keyframe = false;
+    let videoSamples = 0;
+    for (const t of parsed.value.tracks) {
+      const time = Number(t.baseDecodeTime);
+      const last = p.lastDecodeTime.get(t.trackId);
+      // ISO/IEC 14496-12 §8.8.12: tfdt is the decode time of the first sample; going back in time breaks muxers.
+      if (last !== undefined && time < last) return this.fail(p, CLOSE.unsupportedData, 'bad-fragment', `track ${t.trackId} went back in time (${time} < ${last})`);
+      p.lastDecodeTime.set(t.trackId, time + t.duration);
+      const kind = stream.info.tracks.find((x) => x.id === t.trackId)?.kind;
+      if (kind === 'video') {
+        videoSamples += t.samples;
+        keyframe ||= t.keyframe;
+      }
+    }
+    // ws hands us a view of its own buffer; the cache and the ffmpeg queues keep it, so keep a copy of our own.
+    const fragment = Uint8Array.from(data);
+    const { gopOverflow } = stream.write(fragment, keyframe, videoSamples);
+    if (gopOverflow) this.askKeyframe(stream.name, 'the keyframe interval is longer than the cache');
+  }
+
+  private askKeyframe(name: string, reason: string): void {
+    const p = this.attached.get(name);
+    if (p && p.state === 'live') this.send(p, { type: 'keyframe-request', reason });
+  }
+
+  private sendStats(p: Publisher): void {
+    const s = p.stream;
+    if (!s || p.state !== 'live') return;
+    this.send(p, { type: 'stats', ingestKbps: Math.round(s.ingestKbps()), fragments: s.fragments, rtspPlayers: this.o.rtspPlayers(s.name), outputs: s.outputStatus() });
+  }
+
+  private refuse(p: Publisher, code: RefusalCode, message: string): void {
+    this.o.logger.warn('publisher-refused', { remote: p.remote, code, message, stream: p.hello?.stream });
+    this.send(p, { type: 'refused', code, message });
+    this.closeSocket(p, CLOSE.policy, message);
+  }
+
+  private fail(p: Publisher, status: number, code: string, message: string): void {
+    if (p.state === 'closed') return;
+    this.o.logger.warn('publisher-rejected', { remote: p.remote, code, message, stream: p.hello?.stream });
+    this.send(p, { type: 'error', code, message });
+    this.closeSocket(p, status, message);
+  }
+
+  private crash(p: Publisher, err: unknown): void {
+    this.o.logger.error('ingest-failed', { remote: p.remote, err });
+    this.closeSocket(p, CLOSE.serverError, 'internal error');
+  }
+
+  private closeSocket(p: Publisher, status: number, reason: string): void {
+    if (p.state === 'closed') return;
+    this.detach(p);
+    // RFC 6455 §5.5: a close reason fits in 123 bytes.
+    p.ws.close(status, truncateUtf8(reason, 123));
+  }
+
+  private detach(p: Publisher): void {
+    if (p.state === 'closed') return;
+    p.state = 'closed';
+    this.sockets.delete(p);
+    for (const t of p.timers) clearTimeout(t);
+    p.timers = [];
+    const name = p.hello?.stream;
+    if (name === undefined || this.attached.get(name) !== p) return;
+    this.attached.delete(name);
+    const stream = this.streams.get(name);
+    if (!stream) return;
+    // Keep the ffmpegs for the grace period: a page that reconnects resumes into the same outputs.
+    stream.state = 'waiting';
+    const timer = setTimeout(() => {
+      this.graceTimers.delete(name);
+      if (this.attached.has(name) || this.streams.get(name) !== stream) return;
+      this.streams.delete(name);
+      this.o.logger.info('publisher-gone', { stream: name });
+      void stream.close();
+    }, this.o.graceMs);
+    timer.unref();
+    this.graceTimers.set(name, timer);
+  }
+
+  /** Stop a stream at once (the page pressed Stop: the socket closed with 1000). */
+  endNow(name: string): void {
+    this.clearGrace(name);
+    const s = this.streams.get(name);
+    if (!s || this.attached.has(name)) return;
+    this.streams.delete(name);
+    void s.close();
+  }
+
+  private clearGrace(name: string): void {
+    const t = this.graceTimers.get(name);
+    if (t) clearTimeout(t);
+    this.graceTimers.delete(name);
+  }
+
+  private send(p: Publisher, m: ServerMessage): void {
+    if (p.ws.readyState === p.ws.OPEN) p.ws.send(JSON.stringify(m));
+  }
+}
+
+/** The init segment must carry what hello promised, in codecs the destinations can take. */
+function mismatch(info: InitInfo, hello: Extract<ClientMessage, { type: 'hello' }>): string | undefined {
+  const video = info.tracks.filter((t) => t.kind === 'video');
+  const audio = info.tracks.filter((t) => t.kind === 'audio');
+  if (video.length > 1 || audio.length > 1) return 'at most one video and one audio track';
+  if (Boolean(hello.video) !== (video.length === 1)) return hello.video ? 'hello announced video but the init segment has none' : 'the init segment has video that hello did not announce';
+  if (Boolean(hello.audio) !== (audio.length === 1)) return hello.audio ? 'hello announced audio but the init segment has none' : 'the init segment has audio that hello did not announce';
+  const v = video[0];
+  if (v && !/^avc[13]\./.test(v.codec)) return `video codec ${v.codec} cannot be relayed; use H.264`;
+  return undefined;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const h = (s: string) => crypto.createHash('sha256').update(s).digest();
+  return crypto.timingSafeEqual(h(a), h(b));
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
+}
+
+function truncateUtf8(s: string, max: number): string {
+  let out = s;
+  while (Buffer.byteLength(out) > max) out = out.slice(0, -1);
+  return out;
+}

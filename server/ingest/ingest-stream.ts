@@ -1,0 +1,123 @@
+// One browser-published stream: the init segment, the keyframe-group cache and one FfmpegOutput per destination.
+// It outlives a WebSocket: when the page reconnects within the grace period with the same init segment, the same
+// ffmpeg processes keep running, so RTSP players and RTMP platforms never notice the drop.
+import type { InitInfo, TrackInfo } from '../../shared/fmp4/reader.ts';
+import type { OutputStatus } from '../../shared/protocol.ts';
+import type { Logger } from '../log.ts';
+import { FfmpegOutput, type OutputSnapshot } from '../egress/ffmpeg-output.ts';
+import type { OutputKind } from '../egress/output-url.ts';
+import { RateMeter } from '../stream/rate.ts';
+import { GopCache } from './gop-cache.ts';
+
+export interface Destination {
+  /** Expanded URL: a secret, only ever logged masked (FfmpegOutput masks it). */
+  url: string;
+  kind: OutputKind;
+}
+
+export interface IngestStreamOptions {
+  name: string;
+  init: Uint8Array;
+  info: InitInfo;
+  destinations: Destination[];
+  logger: Logger;
+  ffmpegPath?: string;
+  maxGopBytes?: number;
+  now?: () => number;
+  /** Told when an output (re)starts, so the page can be asked for a keyframe. */
+  onOutputStart?: () => void;
+}
+
+export type IngestState = 'live' | 'waiting' | 'closed';
+
+export class IngestStream {
+  readonly name: string;
+  readonly init: Uint8Array;
+  readonly info: InitInfo;
+  readonly since: number;
+  state: IngestState = 'live';
+  fragments = 0;
+  private readonly gop: GopCache;
+  private readonly outputs: FfmpegOutput[];
+  private readonly meter: RateMeter;
+  private readonly videoFrames: RateMeter;
+  private readonly hasVideo: boolean;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly o: IngestStreamOptions) {
+    this.name = o.name;
+    this.init = o.init;
+    this.info = o.info;
+    const now = o.now ?? Date.now;
+    this.since = now();
+    this.meter = new RateMeter(now);
+    this.videoFrames = new RateMeter(now);
+    this.gop = new GopCache(o.maxGopBytes ?? 32 * 1024 * 1024);
+    this.hasVideo = o.info.tracks.some((t) => t.kind === 'video');
+    const hasAudio = o.info.tracks.some((t) => t.kind === 'audio');
+    this.outputs = o.destinations.map(
+      (d) =>
+        new FfmpegOutput({
+          name: o.name,
+          url: d.url,
+          kind: d.kind,
+          hasAudio,
+          logger: o.logger.child({ component: 'egress', output: d.kind }),
+          prelude: () => [this.init, ...this.gop.list()],
+          ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}),
+          onState: (state) => {
+            if (state === 'starting') o.onOutputStart?.();
+          },
+        }),
+    );
+  }
+
+  start(): void {
+    for (const out of this.outputs) out.start();
+  }
+
+  /** A checked media segment from the page. Never blocks: a slow output drops to its next keyframe by itself. */
+  write(fragment: Uint8Array, keyframe: boolean, videoSamples: number): { gopOverflow: boolean } {
+    this.fragments++;
+    this.meter.add(fragment.length);
+    if (videoSamples > 0) this.videoFrames.add(videoSamples);
+    const kept = this.gop.add(fragment, keyframe, this.hasVideo);
+    for (const out of this.outputs) out.write(fragment, keyframe);
+    return { gopOverflow: !kept };
+  }
+
+  /** Same codecs and parameters: the running ffmpegs can continue without a new init segment. */
+  sameInit(init: Uint8Array): boolean {
+    return Buffer.compare(Buffer.from(init.buffer, init.byteOffset, init.byteLength), Buffer.from(this.init.buffer, this.init.byteOffset, this.init.byteLength)) === 0;
+  }
+
+  ingestKbps(): number {
+    return this.meter.kbps();
+  }
+
+  /** Video frames per second over the last few seconds. */
+  fps(): number {
+    return Math.round(this.videoFrames.perSecond());
+  }
+
+  track(kind: 'video' | 'audio'): TrackInfo | undefined {
+    return this.info.tracks.find((t) => t.kind === kind);
+  }
+
+  outputStatus(): OutputStatus[] {
+    return this.outputs.map((out) => toStatus(out.snapshot()));
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.state = 'closed';
+      this.gop.clear();
+      await Promise.all(this.outputs.map((out) => out.close()));
+    })();
+    return this.closing;
+  }
+}
+
+function toStatus(s: OutputSnapshot): OutputStatus {
+  return { url: s.url, kind: s.kind, state: s.state, restarts: s.restarts, ...(s.lastError !== undefined ? { lastError: s.lastError } : {}) };
+}
