@@ -1,7 +1,7 @@
 // Groups a track's RTP packets into access units (one video frame, or one audio packet), so the fan-out can do
 // one write per access unit per player instead of one per packet, and so keyframes are known before anything is sent.
-import { h264Summary } from '../rtp/h264.ts';
-import { h265Summary } from '../rtp/h265.ts';
+import { h264Flags, H264_FLAG_IDR } from '../rtp/h264.ts';
+import { h265Flags, H265_FLAG_IRAP } from '../rtp/h265.ts';
 import type { RtpHeader } from '../rtp/packet.ts';
 
 export interface AccessUnit {
@@ -64,7 +64,7 @@ export class AccessUnitAssembler {
     unit.bytes += packet.length;
     if (!unit.keyframe) {
       const payload = packet.subarray(header.payloadOffset, header.payloadOffset + header.payloadLength);
-      unit.keyframe = this.rule === 'h264' ? h264Summary(payload).idr : h265Summary(payload).irap;
+      unit.keyframe = this.rule === 'h264' ? (h264Flags(payload) & H264_FLAG_IDR) !== 0 : (h265Flags(payload) & H265_FLAG_IRAP) !== 0;
     }
     // RFC 6184 §5.1 / RFC 7798 §4.1: the marker bit is set on the last packet of an access unit.
     if (header.marker || unit.packets.length >= MAX_PACKETS_PER_UNIT || unit.bytes >= MAX_BYTES_PER_UNIT) this.flush();

@@ -3,7 +3,7 @@
 // into access units, keeps the group since the last keyframe for instant start, and fans units out with a bounded
 // queue per reader. No sockets here: readers are ReaderSinks.
 import type { Logger } from '../log.ts';
-import { parseRtpHeader, setSequenceNumber, setSsrc, setTimestamp } from '../rtp/packet.ts';
+import { parseRtpHeader, parseRtpHeaderInto, setSequenceNumber, setSsrc, setTimestamp, type RtpHeader } from '../rtp/packet.ts';
 import { rewriteSenderReport } from '../rtp/rtcp.ts';
 import { codecOf, type CodecInfo, type MediaDescription, type SessionDescription } from '../rtsp/sdp.ts';
 import { AccessUnitAssembler, keyframeRuleFor, type AccessUnit, type KeyframeRule } from './access-unit.ts';
@@ -91,6 +91,8 @@ export class Stream {
   private readonly policy: ReaderPolicy;
   private readonly logger: Logger;
   private bytesIn = 0;
+  /** Reused for every packet: parsing allocates nothing on the ingest path. */
+  private readonly header: RtpHeader = { marker: false, payloadType: 0, sequenceNumber: 0, timestamp: 0, ssrc: 0, payloadOffset: 0, payloadLength: 0 };
   private readerSkips = 0;
   private readersDropped = 0;
 
@@ -146,8 +148,8 @@ export class Stream {
     const clock = this.clocks[track];
     const assembler = this.assemblers[track];
     if (!clock || !assembler) return;
-    const h = parseRtpHeader(packet);
-    if (!h) return;
+    const h = this.header;
+    if (!parseRtpHeaderInto(packet, h)) return;
     const now = this.now();
     if (!clock.primed) this.prime(track, clock, h.sequenceNumber, h.timestamp, now);
     const seq = (h.sequenceNumber + clock.seqOffset) & 0xffff;
@@ -160,7 +162,10 @@ export class Stream {
     clock.lastAt = now;
     this.bytesIn += packet.length;
     this.meter.add(packet.length);
-    assembler.push(packet, { ...h, sequenceNumber: seq, timestamp: ts, ssrc: clock.ssrc });
+    h.sequenceNumber = seq;
+    h.timestamp = ts;
+    h.ssrc = clock.ssrc;
+    assembler.push(packet, h);
   }
 
   /** An RTCP packet from the publisher: sender reports are re-stamped and forwarded for audio/video sync. */
