@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../server/config.ts';
+
+const ok = (argv: string[], env = {}, files: Record<string, string> = {}) => {
+  const r = parseConfig(argv, env, (p) => {
+    const f = files[p];
+    if (f === undefined) throw new Error(`ENOENT: ${p}`);
+    return f;
+  });
+  if (r.ok !== true) throw new Error(JSON.stringify(r));
+  return r.config;
+};
+const err = (argv: string[], files: Record<string, string> = {}) => {
+  const r = parseConfig(argv, {}, (p) => files[p] ?? '');
+  if (r.ok !== false) throw new Error(`expected an error for ${argv.join(' ')}`);
+  return r.error;
+};
+
+describe('parseConfig', () => {
+  it('has the documented defaults', () => {
+    expect(ok([])).toMatchObject({
+      host: '0.0.0.0', rtspPort: 8554, httpPort: 8090, maxClients: 1000, maxBandwidthKbps: 1_000_000,
+      maxPublishers: 100, publisherGraceMs: 5000, udpPorts: { min: 10000, max: 19999 }, outputs: [], allowOrigins: [], logLevel: 'info',
+    });
+  });
+
+  it('reads flags', () => {
+    const c = ok(['--host', '127.0.0.1', '--rtsp-port', '9554', '--http-port', '9090', '--max-clients', '2', '--max-bandwidth', '0', '--publisher-grace', '0.5', '--output', 'rtmp://h/live/{stream}', '--output', 'rtsp://h2/x']);
+    expect(c).toMatchObject({ host: '127.0.0.1', rtspPort: 9554, httpPort: 9090, maxClients: 2, maxBandwidthKbps: 0, publisherGraceMs: 500 });
+    expect(c.outputs).toEqual(['rtmp://h/live/{stream}', 'rtsp://h2/x']);
+  });
+
+  it('takes secrets from the environment', () => {
+    const c = ok(['--publish-user', 'cam'], { RELAYCAST_PUBLISH_PASS: 'pw', RELAYCAST_PUBLISH_TOKEN: 'token-1234' });
+    expect(c.publish).toEqual({ username: 'cam', password: 'pw' });
+    expect(c.publishToken).toBe('token-1234');
+  });
+
+  it('merges a config file under the flags', () => {
+    const file = JSON.stringify({ httpPort: 7000, rtspPort: 7554, outputs: ['rtmp://a/live/k1'], streams: { cam: { outputs: ['rtmp://b/live/k2'] } }, allowOrigins: ['https://studio.example'] });
+    const c = ok(['--config', 'c.json', '--rtsp-port', '7555'], {}, { 'c.json': file });
+    expect(c).toMatchObject({ httpPort: 7000, rtspPort: 7555, outputs: ['rtmp://a/live/k1'], streamOutputs: { cam: ['rtmp://b/live/k2'] }, allowOrigins: ['https://studio.example'] });
+  });
+
+  it.each([
+    [['--rtsp-port', '70000'], /port number/],
+    [['--rtsp-port', 'abc'], /whole number/],
+    [['--max-clients', '0'], /≥ 1/],
+    [['--udp-ports', '100-200'], /--udp-ports/],
+    [['--publish-user', 'x'], /go together/],
+    [['--tls-cert', 'c.pem'], /go together/],
+    [['--publish-token', 'short'], /at least 8/],
+    [['--output', 'file:///etc/passwd'], /not supported/],
+    [['--output', '-f'], /output/i],
+    [['--allow-origin', 'not a url'], /origin/],
+    [['--log-level', 'loud'], /--log-level/],
+    [['--rtsp-port', '9000', '--http-port', '9000'], /must differ/],
+    [['--nope'], /--help/],
+  ])('refuses %j with a sentence', (argv, message) => {
+    expect(err(argv)).toMatch(message);
+  });
+
+  it('refuses a config file with unknown keys or bad stream names, naming the file', () => {
+    expect(err(['--config', 'a.json'], { 'a.json': '{"htpPort": 1}' })).toMatch(/unknown key "htpPort" in a\.json/);
+    expect(err(['--config', 'a.json'], { 'a.json': '{"streams": {"../x": {"outputs": []}}}' })).toMatch(/not a valid stream name/);
+    expect(err(['--config', 'a.json'], { 'a.json': 'not json' })).toMatch(/cannot read --config a\.json/);
+  });
+
+  it('never echoes an output URL (it may hold a stream key) in its errors', () => {
+    const e = err(['--output', 'http://h/live/SECRETKEY123']);
+    expect(e).not.toContain('SECRETKEY123');
+  });
+
+  it('answers --help', () => {
+    expect(parseConfig(['--help'])).toEqual({ ok: 'help' });
+  });
+});
