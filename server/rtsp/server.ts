@@ -11,6 +11,7 @@ import type { ReaderEndReason } from '../stream/reader.ts';
 import type { Stream } from '../stream/stream.ts';
 import { checkCredentials, parseAuthorization, wwwAuthenticate } from './auth.ts';
 import { RtspConnection, type Handled } from './connection.ts';
+import { writeInterleaved } from './interleaved.ts';
 import { getHeader, reasonPhrase, type Header, type MessageLimits, type RtspRequest } from './message.ts';
 import { codecOf, parseSdp, writeSdp, type SessionDescription } from './sdp.ts';
 import { PlayerSink, RtspSession, rtcpBye, type TrackTransport } from './session.ts';
@@ -158,6 +159,14 @@ export class RtspServer {
       },
     });
     this.connections.add(conn);
+    // A connection that holds no session and says nothing for the session timeout is closed (slowloris guard).
+    // Connections with sessions stay: TCP players are busy, UDP sessions have their own keep-alive sweep.
+    socket.setTimeout(this.o.sessionTimeoutMs ?? 60_000, () => {
+      if (![...this.sessions.values()].some((s) => s.conn === conn)) {
+        logger.info('idle-timeout');
+        conn.destroy();
+      }
+    });
     logger.info('connect');
   }
 
@@ -174,7 +183,8 @@ export class RtspServer {
     if (getHeader(req.headers, 'CSeq') === undefined) return refuse(400, 'missing CSeq header (RFC 2326 §12.17)');
     const sessionId = getHeader(req.headers, 'Session')?.split(';')[0]?.trim();
     const session = sessionId !== undefined ? this.sessions.get(sessionId) : undefined;
-    if (sessionId !== undefined && !session && req.method !== 'OPTIONS' && req.method !== 'GET_PARAMETER' && req.method !== 'SET_PARAMETER') {
+    // OPTIONS may carry a stale Session harmlessly; a keep-alive for a session that is gone must say so (454).
+    if (sessionId !== undefined && !session && req.method !== 'OPTIONS') {
       return refuse(454, `session ${sessionId.slice(0, 40)} not found (it timed out or was torn down)`);
     }
     if (session && session.conn !== conn && session.conn.remoteAddress !== conn.remoteAddress) {
@@ -339,7 +349,9 @@ export class RtspServer {
     const t = parseTarget(req.uri);
     const base = t.ok ? `${t.value.origin}/${t.value.name}/` : req.uri;
     const info: string[] = [];
-    for (const track of session.transports.keys()) {
+    // After PAUSE, delivery resumes at the next keyframe, whose numbers are not known yet: RTP-Info is optional
+    // (RFC 2326 §12.33), so it is sent only when it is true.
+    if (!session.reader) for (const track of session.transports.keys()) {
       const at = stream.rtpInfo(track);
       // RFC 2326 §12.33 RTP-Info: lets the player map the first packet to the start of the range.
       if (at) info.push(`url=${base}trackID=${track};seq=${at.seq};rtptime=${at.rtptime}`);
@@ -446,18 +458,20 @@ export class RtspServer {
   /** The hub ended a player: tell it with RTCP BYE (ffmpeg and GStreamer end on it), then close. */
   private endPlayer(session: RtspSession, reason: ReaderEndReason): void {
     if (session.state === 'closed') return;
-    const stream = session.stream;
-    if (reason !== 'too-slow' && stream) {
-      for (const [track, t] of session.transports) {
-        const bye = rtcpBye(stream.ssrcOf(track) ?? 0);
-        if (t.kind === 'tcp') session.conn.write(Buffer.concat([Buffer.from([0x24, t.rtcpChannel, 0, bye.length]), bye]));
-        else t.pair.rtcp.send(bye, t.peerRtcpPort, t.peer);
-      }
-    }
-    session.reader = undefined;
+    if (reason !== 'too-slow') this.sendBye(session);
     this.closeSession(session, reason);
     if (reason === 'too-slow') session.conn.destroy();
     else session.conn.end();
+  }
+
+  private sendBye(session: RtspSession): void {
+    const stream = session.stream;
+    if (!stream) return;
+    for (const [track, t] of session.transports) {
+      const bye = rtcpBye(stream.ssrcOf(track) ?? 0);
+      if (t.kind === 'tcp') session.conn.write(writeInterleaved(t.rtcpChannel, bye));
+      else t.pair.rtcp.send(bye, t.peerRtcpPort, t.peer);
+    }
   }
 
   private closeSession(session: RtspSession, why: string): void {
@@ -465,6 +479,7 @@ export class RtspServer {
     session.transition('closed');
     this.sessions.delete(session.id);
     if (session.reader) session.stream?.removeReader(session.reader);
+    session.reader = undefined;
     if (session.mode === 'record' && session.stream && session.stream.publisher?.session === session.id) {
       this.o.registry.unpublish(session.stream);
     }
@@ -477,6 +492,8 @@ export class RtspServer {
     const now = this.now();
     for (const s of [...this.sessions.values()]) {
       if (s.lowerTransport === 'udp' && now - s.lastSeen > timeoutMs) {
+        // Tell the player why it stops receiving (RTCP BYE), then free the session; the connection idles out.
+        if (s.mode === 'play') this.sendBye(s);
         this.closeSession(s, 'timeout');
       }
     }

@@ -104,7 +104,7 @@ export class PlayerSink implements ReaderSink {
   constructor(private readonly session: RtspSession) {}
 
   sendUnit(unit: AccessUnit): void {
-    const t = this.session.transports.get(unit.track);
+    const t = this.session.state === 'closed' ? undefined : this.session.transports.get(unit.track);
     if (!t) return;
     if (t.kind === 'tcp') {
       this.session.conn.write(framedFor(unit, t.rtpChannel));
@@ -115,13 +115,14 @@ export class PlayerSink implements ReaderSink {
   }
 
   sendRtcp(track: number, packet: Uint8Array): void {
-    const t = this.session.transports.get(track);
+    const t = this.session.state === 'closed' ? undefined : this.session.transports.get(track);
     if (!t) return;
     if (t.kind === 'tcp') this.session.conn.write(writeInterleaved(t.rtcpChannel, packet));
     else t.pair.rtcp.send(packet, t.peerRtcpPort, t.peer);
   }
 
   backlog(): number {
+    if (this.session.state === 'closed') return 0;
     if (this.session.lowerTransport === 'tcp') return this.session.conn.backlog();
     let n = 0;
     for (const t of this.session.transports.values()) if (t.kind === 'udp') n += t.pair.rtp.getSendQueueSize();
