@@ -272,6 +272,14 @@ export class IngestServer {
     this.graceTimers.set(name, timer);
   }
 
+  /** Cut a publisher's connection as a network failure would (operators; tests of the page's reconnect). */
+  drop(name: string): boolean {
+    const p = this.attached.get(name);
+    if (!p) return false;
+    p.ws.terminate();
+    return true;
+  }
+
   /** Stop a stream at once (the page pressed Stop: the socket closed with 1000). */
   endNow(name: string): void {
     this.clearGrace(name);
