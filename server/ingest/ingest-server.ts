@@ -8,7 +8,7 @@ import { CLOSE, PROTOCOL_VERSION, parseClientMessage, type ClientMessage, type R
 import { isValidStreamName, streamNameProblem } from '../../shared/stream-name.ts';
 import { maskUrl } from '../egress/output-url.ts';
 import type { Logger } from '../log.ts';
-import type { StreamRegistry } from '../stream/registry.ts';
+import type { RegistryEvent, StreamRegistry } from '../stream/registry.ts';
 import { IngestStream, type Destination } from './ingest-stream.ts';
 
 export interface IngestOptions {
@@ -46,9 +46,17 @@ export class IngestServer {
   private readonly attached = new Map<string, Publisher>();
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private readonly sockets = new Set<Publisher>();
+  /**
+   * Names whose page pressed Stop, until the relay's copy of the stream (published by our egress ffmpeg) has left:
+   * when it would enter the registry's grace period, it is ended instead, so RTSP players get BYE at once.
+   */
+  private readonly stopped = new Map<string, NodeJS.Timeout>();
+  private readonly unsubscribe: () => void;
   private closed = false;
 
-  constructor(private readonly o: IngestOptions) {}
+  constructor(private readonly o: IngestOptions) {
+    this.unsubscribe = o.registry.on((e) => this.onRegistryEvent(e));
+  }
 
   handle(ws: WebSocket, remote: string, loopback: boolean): void {
     if (this.closed) {
@@ -89,6 +97,9 @@ export class IngestServer {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.unsubscribe();
+    for (const t of this.stopped.values()) clearTimeout(t);
+    this.stopped.clear();
     for (const p of this.sockets) {
       p.state = 'closed';
       for (const t of p.timers) clearTimeout(t);
@@ -134,6 +145,7 @@ export class IngestServer {
     p.state = 'init';
     this.attached.set(name, p);
     this.clearGrace(name);
+    this.clearStopped(name);
     this.send(p, {
       type: 'accepted',
       version: PROTOCOL_VERSION,
@@ -286,7 +298,33 @@ export class IngestServer {
     const s = this.streams.get(name);
     if (!s || this.attached.has(name)) return;
     this.streams.delete(name);
+    this.clearStopped(name);
+    // The relay's stream outlives our ffmpeg by the registry's grace period unless ended here (see onRegistryEvent).
+    const relayed = this.o.registry.get(name);
+    if (relayed?.state === 'waiting') this.o.registry.end(relayed);
+    // Until the ffmpegs have gone (close() resolves) and a little after, for their RTSP session to be torn down.
+    const forget = setTimeout(() => this.stopped.delete(name), 15_000);
+    forget.unref();
+    this.stopped.set(name, forget);
     void s.close();
+  }
+
+  private onRegistryEvent(e: RegistryEvent): void {
+    const name = e.stream.name;
+    if (!this.stopped.has(name)) return;
+    if (e.type === 'stream-waiting' && !this.streams.has(name)) {
+      this.o.logger.info('relay-stream-ended', { stream: name, reason: 'the publisher pressed Stop' });
+      this.clearStopped(name);
+      this.o.registry.end(e.stream);
+    } else if (e.type === 'stream-ended') {
+      this.clearStopped(name);
+    }
+  }
+
+  private clearStopped(name: string): void {
+    const t = this.stopped.get(name);
+    if (t) clearTimeout(t);
+    this.stopped.delete(name);
   }
 
   private clearGrace(name: string): void {

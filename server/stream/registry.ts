@@ -95,6 +95,11 @@ export class StreamRegistry {
     this.graceTimers.set(stream, timer);
   }
 
+  /** End a stream now, skipping its grace period (its browser publisher pressed Stop: nobody is coming back). */
+  end(stream: Stream): void {
+    if (this.streams.get(stream.name) === stream && stream.state !== 'ended') this.endStream(stream, 'stream-ended');
+  }
+
   totalReaders(): number {
     let n = 0;
     for (const s of this.streams.values()) n += s.readerCount();
