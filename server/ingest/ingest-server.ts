@@ -52,6 +52,8 @@ export class IngestServer {
    */
   private readonly stopped = new Map<string, NodeJS.Timeout>();
   private readonly unsubscribe: () => void;
+  /** Streams ended while the server runs (Stop, grace over, new init), until their ffmpegs have exited. */
+  private readonly retiring = new Set<Promise<void>>();
   private closed = false;
 
   constructor(private readonly o: IngestOptions) {
@@ -107,7 +109,7 @@ export class IngestServer {
     }
     for (const t of this.graceTimers.values()) clearTimeout(t);
     this.graceTimers.clear();
-    await Promise.all([...this.streams.values()].map((s) => s.close()));
+    await Promise.all([...[...this.streams.values()].map((s) => s.close()), ...this.retiring]);
     this.streams.clear();
   }
 
@@ -172,7 +174,7 @@ export class IngestServer {
       // New encoder parameters: the ffmpegs must restart with the new init; the RTSP relay's grace period keeps
       // players attached when the codecs stay the same.
       this.streams.delete(name);
-      await stream.close();
+      await this.retire(stream);
       stream = undefined;
     }
     if (p.state !== 'init') return; // closed while we waited
@@ -278,7 +280,7 @@ export class IngestServer {
       if (this.attached.has(name) || this.streams.get(name) !== stream) return;
       this.streams.delete(name);
       this.o.logger.info('publisher-gone', { stream: name });
-      void stream.close();
+      void this.retire(stream);
     }, this.o.graceMs);
     timer.unref();
     this.graceTimers.set(name, timer);
@@ -306,7 +308,16 @@ export class IngestServer {
     const forget = setTimeout(() => this.stopped.delete(name), 15_000);
     forget.unref();
     this.stopped.set(name, forget);
-    void s.close();
+    void this.retire(s);
+  }
+
+  /** Close a stream that left the map; close() waits for it too, so no ffmpeg outlives the server. */
+  private retire(stream: IngestStream): Promise<void> {
+    const p = stream.close();
+    this.retiring.add(p);
+    const forget = (): void => void this.retiring.delete(p);
+    p.then(forget, forget);
+    return p;
   }
 
   private onRegistryEvent(e: RegistryEvent): void {
