@@ -105,8 +105,10 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     ingest,
     http,
     close: async () => {
-      await http.close();
+      // Ingest first: it tells each publisher "server shutting down" (1001) and waits for the ffmpegs; http.close()
+      // terminates whatever sockets are left, which would otherwise cut the pages off with no close frame (1006).
       await ingest.close();
+      await http.close();
       registry.close();
       await rtsp.close();
     },
