@@ -1,0 +1,74 @@
+// The optional local copy: a full-quality MP4 of the broadcast made with mp4-muxer from the same encoder output the
+// uplink sends (so it costs no second encode), before any uplink drop. mp4-muxer's 'in-memory' fast start writes a
+// normal progressive MP4 (moov first) that every player opens; the price is holding the broadcast in memory.
+import { ArrayBufferTarget, Muxer } from 'mp4-muxer';
+
+export interface RecorderTracks {
+  video: { width: number; height: number; framerate: number };
+  audio?: { channels: number; sampleRate: number };
+}
+
+export class LocalRecorder {
+  private readonly muxer: Muxer<ArrayBufferTarget>;
+  private started = false;
+  private startUs = 0;
+  private finished = false;
+  /** Why recording stopped early, if it did; the broadcast itself goes on. */
+  failure: string | undefined;
+  private bytes = 0;
+
+  constructor(tracks: RecorderTracks) {
+    this.muxer = new Muxer({
+      target: new ArrayBufferTarget(),
+      fastStart: 'in-memory',
+      // Times are already broadcast times (from 0 at Go live); the file starts at its first keyframe.
+      firstTimestampBehavior: 'cross-track-offset',
+      video: { codec: 'avc', width: tracks.video.width, height: tracks.video.height },
+      ...(tracks.audio ? { audio: { codec: 'opus', numberOfChannels: tracks.audio.channels, sampleRate: tracks.audio.sampleRate } } : {}),
+    });
+  }
+
+  /** Bytes of media held so far. */
+  get size(): number {
+    return this.bytes;
+  }
+
+  addVideo(chunk: EncodedVideoChunk, meta: EncodedVideoChunkMetadata | undefined, timestampUs: number): void {
+    if (this.finished) return;
+    if (!this.started) {
+      // A file must open on a keyframe that carries the decoder configuration (the avcC).
+      if (chunk.type !== 'key' || !meta?.decoderConfig) return;
+      this.started = true;
+      this.startUs = timestampUs;
+    }
+    this.guard(() => this.muxer.addVideoChunk(chunk, meta, timestampUs));
+    this.bytes += chunk.byteLength;
+  }
+
+  addAudio(chunk: EncodedAudioChunk, meta: EncodedAudioChunkMetadata | undefined, timestampUs: number): void {
+    // Audio from before the first keyframe would move the file's time origin under the video already written.
+    if (this.finished || !this.started || timestampUs < this.startUs) return;
+    this.guard(() => this.muxer.addAudioChunk(chunk, meta, timestampUs));
+    this.bytes += chunk.byteLength;
+  }
+
+  /** The finished file, or undefined when no keyframe was ever recorded. */
+  finish(): Blob | undefined {
+    if (this.finished) return undefined;
+    this.finished = true;
+    if (!this.started) return undefined;
+    if (this.failure !== undefined) return undefined;
+    this.muxer.finalize();
+    return new Blob([this.muxer.target.buffer], { type: 'video/mp4' });
+  }
+
+  private guard(add: () => void): void {
+    if (this.failure !== undefined) return;
+    try {
+      add();
+    } catch (err) {
+      this.failure = err instanceof Error ? err.message : String(err);
+      this.finished = true;
+    }
+  }
+}

@@ -1,0 +1,350 @@
+// The DOM: finds the elements of index.html, fills the pickers with what the browser and server support, reads the
+// choices back, and shows state, stats and links. No logic about media here, only presentation.
+import type { OutputStatus, PageConfig } from '../shared/protocol.ts';
+import { streamNameProblem } from '../shared/stream-name.ts';
+import type { Capabilities } from './capabilities.ts';
+import { comboKey } from './capabilities.ts';
+import type { DeviceLists } from './capture.ts';
+import { BITRATES, PRESET_SPECS, defaultBitrate } from './codec.ts';
+import { FRAME_RATES, PRESETS, PROFILES, type AudioChoice, type FrameRate, type PageParams, type Preset, type Profile, type Source } from './params.ts';
+import type { PublishState } from './session-state.ts';
+import type { StatsSnapshot } from './stats.ts';
+
+function el<T extends HTMLElement>(doc: Document, id: string, type: new () => T): T {
+  const e = doc.getElementById(id);
+  if (!(e instanceof type)) throw new Error(`index.html lacks #${id}`);
+  return e;
+}
+
+export interface UiChoices {
+  stream: string;
+  source: Source;
+  audio: AudioChoice;
+  cameraId?: string;
+  micId?: string;
+  preset: Preset;
+  fps: FrameRate;
+  bitrate: number;
+  profile: Profile;
+  keyframeIntervalMs: number;
+  token?: string;
+  record: boolean;
+}
+
+const PROFILE_LABELS: Record<Profile, string> = { baseline: 'Baseline (most compatible)', main: 'Main', high: 'High (best quality)' };
+
+export class PageUi {
+  readonly form: HTMLFormElement;
+  readonly goLive: HTMLButtonElement;
+  readonly stop: HTMLButtonElement;
+  private readonly status: HTMLElement;
+  private readonly notice: HTMLElement;
+  private readonly preview: HTMLVideoElement;
+  private readonly previewEmpty: HTMLElement;
+  private readonly name: HTMLInputElement;
+  private readonly nameProblem: HTMLElement;
+  private readonly source: HTMLSelectElement;
+  private readonly cameraField: HTMLElement;
+  private readonly camera: HTMLSelectElement;
+  private readonly mic: HTMLSelectElement;
+  private readonly preset: HTMLSelectElement;
+  private readonly fps: HTMLSelectElement;
+  private readonly bitrate: HTMLSelectElement;
+  private readonly profile: HTMLSelectElement;
+  private readonly keyframe: HTMLInputElement;
+  private readonly tokenField: HTMLElement;
+  private readonly token: HTMLInputElement;
+  private readonly record: HTMLInputElement;
+  private readonly notes: HTMLElement;
+  private readonly rtsp: HTMLElement;
+  private readonly ffplay: HTMLElement;
+  private readonly copy: HTMLButtonElement;
+  private readonly outputs: HTMLUListElement;
+  private readonly recording: HTMLElement;
+  private readonly download: HTMLAnchorElement;
+  private readonly recordingNote: HTMLElement;
+  private caps: Capabilities = { video: new Set(), opus: false, notes: [] };
+  private busy = false;
+  private blocked = false;
+
+  constructor(private readonly doc: Document) {
+    this.form = el(doc, 'settings', HTMLFormElement);
+    this.goLive = el(doc, 'go-live', HTMLButtonElement);
+    this.stop = el(doc, 'stop', HTMLButtonElement);
+    this.status = el(doc, 'status', HTMLElement);
+    this.notice = el(doc, 'notice', HTMLElement);
+    this.preview = el(doc, 'preview', HTMLVideoElement);
+    this.previewEmpty = el(doc, 'preview-empty', HTMLElement);
+    this.name = el(doc, 'stream-name', HTMLInputElement);
+    this.nameProblem = el(doc, 'stream-problem', HTMLElement);
+    this.source = el(doc, 'source', HTMLSelectElement);
+    this.cameraField = el(doc, 'camera-field', HTMLElement);
+    this.camera = el(doc, 'camera', HTMLSelectElement);
+    this.mic = el(doc, 'mic', HTMLSelectElement);
+    this.preset = el(doc, 'preset', HTMLSelectElement);
+    this.fps = el(doc, 'fps', HTMLSelectElement);
+    this.bitrate = el(doc, 'bitrate', HTMLSelectElement);
+    this.profile = el(doc, 'profile', HTMLSelectElement);
+    this.keyframe = el(doc, 'keyframe', HTMLInputElement);
+    this.tokenField = el(doc, 'token-field', HTMLElement);
+    this.token = el(doc, 'token', HTMLInputElement);
+    this.record = el(doc, 'record', HTMLInputElement);
+    this.notes = el(doc, 'capability-notes', HTMLElement);
+    this.rtsp = el(doc, 'rtsp-url', HTMLElement);
+    this.ffplay = el(doc, 'ffplay-cmd', HTMLElement);
+    this.copy = el(doc, 'copy', HTMLButtonElement);
+    this.outputs = el(doc, 'outputs', HTMLUListElement);
+    this.recording = el(doc, 'recording', HTMLElement);
+    this.download = el(doc, 'download', HTMLAnchorElement);
+    this.recordingNote = el(doc, 'recording-note', HTMLElement);
+
+    this.name.addEventListener('input', () => {
+      this.checkName();
+      this.onNameChange?.(this.name.value.trim());
+    });
+    this.source.addEventListener('change', () => this.syncSource());
+    this.preset.addEventListener('change', () => this.refilter());
+    this.fps.addEventListener('change', () => this.refilter());
+    this.copy.addEventListener('click', () => void this.copyCommand());
+  }
+
+  /** Called when the stream name field changes (to update the RTSP URL). */
+  onNameChange: ((name: string) => void) | undefined;
+
+  setState(state: PublishState, sentence: string): void {
+    this.status.dataset['state'] = state;
+    this.status.textContent = sentence;
+  }
+
+  showNotice(text: string): void {
+    this.notice.textContent = text;
+    this.notice.hidden = text === '';
+  }
+
+  /** Fill every picker: query parameters first, then the server's defaults, limited to what works. */
+  init(params: PageParams, config: PageConfig, caps: Capabilities, devices: DeviceLists): void {
+    this.caps = caps;
+    this.name.value = params.stream;
+    this.checkName();
+    this.source.value = params.source ?? 'camera';
+    if (devices.cameras.length === 0 && !params.source) this.source.value = 'canvas';
+    this.fillDevices(devices, params.audio);
+    fill(this.preset, PRESETS.map((p) => [p, PRESET_SPECS[p].label]));
+    fill(this.fps, FRAME_RATES.map((f) => [String(f), `${f} fps`]));
+    fill(this.profile, PROFILES.map((p) => [p, PROFILE_LABELS[p]]));
+    this.preset.value = params.preset ?? '720p';
+    this.fps.value = String(params.fps ?? 30);
+    this.profile.value = params.profile ?? 'baseline';
+    this.refilter();
+    if (params.bitrate !== undefined) {
+      if (![...this.bitrate.options].some((o) => o.value === String(params.bitrate))) this.bitrate.add(new Option(formatBitrate(params.bitrate), String(params.bitrate)));
+      this.bitrate.value = String(params.bitrate);
+    }
+    this.keyframe.value = String((params.keyframeMs ?? config.keyframeIntervalMs) / 1000);
+    this.tokenField.hidden = !config.tokenRequired && params.token === undefined;
+    if (params.token !== undefined) this.token.value = params.token;
+    this.record.checked = params.record ?? false;
+    const notes = [...caps.notes, ...params.ignored.map((i) => `Ignored ${i}.`)];
+    this.notes.textContent = notes.join(' ');
+    this.notes.hidden = notes.length === 0;
+    this.syncSource();
+  }
+
+  /** Device pickers; called again after a permission is granted, when labels become available. */
+  fillDevices(devices: DeviceLists, audio?: AudioChoice): void {
+    const cam = this.camera.value;
+    const mic = this.mic.value;
+    fill(
+      this.camera,
+      devices.cameras.length > 0 ? devices.cameras.map((d, i) => [d.deviceId, d.label || `Camera ${i + 1}`]) : [['', 'No camera found']],
+    );
+    const mics: Array<[string, string]> = [['none', 'No microphone']];
+    if (this.caps.opus) devices.mics.forEach((d, i) => mics.push([`mic:${d.deviceId}`, d.label || `Microphone ${i + 1}`]));
+    fill(this.mic, mics);
+    if (cam && [...this.camera.options].some((o) => o.value === cam)) this.camera.value = cam;
+    if (mic && [...this.mic.options].some((o) => o.value === mic)) this.mic.value = mic;
+    else if (audio === 'none' || this.mic.options.length < 2) this.mic.value = 'none';
+    else this.mic.selectedIndex = 1; // the first (default) microphone
+  }
+
+  /** Read the form. Undefined (and the problem shown) when the stream name is not valid. */
+  read(): UiChoices | undefined {
+    if (!this.checkName()) {
+      this.name.focus();
+      return undefined;
+    }
+    const preset = this.preset.value as Preset;
+    const fps = Number(this.fps.value) as FrameRate;
+    const bitrate = this.bitrate.value === 'auto' ? defaultBitrate(preset, fps) : Number(this.bitrate.value);
+    const keyframeS = Number(this.keyframe.value);
+    const micValue = this.mic.value;
+    const choices: UiChoices = {
+      stream: this.name.value.trim(),
+      source: this.source.value as Source,
+      audio: micValue.startsWith('mic:') ? 'mic' : 'none',
+      preset,
+      fps,
+      bitrate,
+      profile: this.profile.value as Profile,
+      keyframeIntervalMs: Number.isFinite(keyframeS) && keyframeS >= 0.5 && keyframeS <= 10 ? Math.round(keyframeS * 1000) : 2000,
+      record: this.record.checked,
+    };
+    if (this.camera.value) choices.cameraId = this.camera.value;
+    const micId = micValue.startsWith('mic:') ? micValue.slice(4) : '';
+    if (micId) choices.micId = micId;
+    if (this.token.value) choices.token = this.token.value;
+    return choices;
+  }
+
+  /** While a broadcast runs, settings are locked and only Stop is available. */
+  setBusy(busy: boolean): void {
+    this.busy = busy;
+    for (const e of this.form.querySelectorAll<HTMLInputElement | HTMLSelectElement>('input, select')) e.disabled = busy;
+    this.updateButtons();
+  }
+
+  /** Nothing can be broadcast (insecure context, no encoder): Go live stays disabled. */
+  block(): void {
+    this.blocked = true;
+    this.updateButtons();
+  }
+
+  setPreview(stream: MediaStream | undefined): void {
+    this.preview.srcObject = stream ?? null;
+    this.previewEmpty.hidden = stream !== undefined;
+    if (stream) void this.preview.play().catch(() => {});
+  }
+
+  showWatch(url: string): void {
+    this.rtsp.textContent = url;
+    this.ffplay.textContent = `ffplay -rtsp_transport tcp ${url}`;
+  }
+
+  showStats(s: StatsSnapshot | undefined): void {
+    const set = (id: string, text: string): void => {
+      const e = this.doc.getElementById(id);
+      if (e) e.textContent = text;
+    };
+    if (!s) {
+      for (const id of ['stat-sent', 'stat-fps', 'stat-encode', 'stat-dropped', 'stat-backlog', 'stat-bitrate', 'stat-size']) set(id, '–');
+      return;
+    }
+    set('stat-sent', `${s.sentKbps.toLocaleString('en')} kbit/s`);
+    set('stat-fps', `${s.fps} fps`);
+    set('stat-encode', `${s.encodeMs} ms`);
+    set('stat-dropped', String(s.droppedFrames));
+    set('stat-backlog', `${formatBytes(s.bufferedBytes)}`);
+    set('stat-bitrate', formatBitrate(s.bitrate));
+    set('stat-size', s.width ? `${s.width}×${s.height}` : '–');
+  }
+
+  showServer(ingestKbps: number | undefined, players: number | undefined, outputs: OutputStatus[]): void {
+    const ingest = this.doc.getElementById('stat-ingest');
+    const rtsp = this.doc.getElementById('stat-players');
+    if (ingest) ingest.textContent = ingestKbps === undefined ? '–' : `${ingestKbps.toLocaleString('en')} kbit/s`;
+    if (rtsp) rtsp.textContent = players === undefined ? '–' : String(players);
+    this.outputs.replaceChildren(
+      ...outputs.map((o) => {
+        const li = this.doc.createElement('li');
+        const state = this.doc.createElement('span');
+        state.className = `state-${o.state}`;
+        state.textContent = o.state;
+        const url = this.doc.createElement('code');
+        url.textContent = o.url;
+        li.append(`${o.kind.toUpperCase()} `, url, ' — ', state);
+        if (o.restarts > 0) li.append(`, ${o.restarts} restart${o.restarts === 1 ? '' : 's'}`);
+        if (o.lastError) li.append(` (${o.lastError})`);
+        return li;
+      }),
+    );
+  }
+
+  showRecording(file: { url: string; fileName: string; bytes: number } | undefined, note: string): void {
+    this.recording.hidden = false;
+    if (file) {
+      const old = this.download.href;
+      if (old.startsWith('blob:')) URL.revokeObjectURL(old);
+      this.download.href = file.url;
+      this.download.download = file.fileName;
+      this.download.hidden = false;
+      this.recordingNote.textContent = `${file.fileName}, ${formatBytes(file.bytes)}`;
+    } else {
+      this.download.hidden = true;
+      this.recordingNote.textContent = note;
+    }
+  }
+
+  private updateButtons(): void {
+    this.goLive.disabled = this.blocked || this.busy;
+    this.stop.disabled = !this.busy;
+  }
+
+  private checkName(): boolean {
+    const problem = streamNameProblem(this.name.value.trim());
+    this.nameProblem.textContent = problem ?? '';
+    this.nameProblem.hidden = problem === undefined;
+    this.name.setAttribute('aria-invalid', problem ? 'true' : 'false');
+    return problem === undefined;
+  }
+
+  private syncSource(): void {
+    this.cameraField.hidden = this.source.value !== 'camera';
+  }
+
+  /** Offer only resolutions, frame rates and profiles VideoEncoder.isConfigSupported() accepted, in combination. */
+  private refilter(): void {
+    const ok = (p: Preset, f: FrameRate, pr: Profile): boolean => this.caps.video.has(comboKey(p, f, pr));
+    const presets = PRESETS.filter((p) => FRAME_RATES.some((f) => PROFILES.some((pr) => ok(p, f, pr))));
+    keep(this.preset, presets.map((p) => [p, PRESET_SPECS[p].label]), '720p');
+    const preset = this.preset.value as Preset;
+    const rates = FRAME_RATES.filter((f) => PROFILES.some((pr) => ok(preset, f, pr)));
+    keep(this.fps, rates.map((f) => [String(f), `${f} fps`]), '30');
+    const fps = Number(this.fps.value) as FrameRate;
+    const profiles = PROFILES.filter((pr) => ok(preset, fps, pr));
+    keep(this.profile, profiles.map((p) => [p, PROFILE_LABELS[p]]), 'baseline');
+    const rate = this.bitrate.value;
+    const auto = preset && fps ? defaultBitrate(preset, fps) : 0;
+    fill(this.bitrate, [['auto', `Auto (${formatBitrate(auto)})`], ...BITRATES.map((b): [string, string] => [String(b), formatBitrate(b)])]);
+    if (rate && [...this.bitrate.options].some((o) => o.value === rate)) this.bitrate.value = rate;
+  }
+
+  private async copyCommand(): Promise<void> {
+    const text = this.ffplay.textContent ?? '';
+    try {
+      await navigator.clipboard.writeText(text);
+      this.copy.textContent = 'Copied';
+    } catch {
+      // No clipboard permission (or not a secure context): select the text so Ctrl+C works.
+      const range = this.doc.createRange();
+      range.selectNodeContents(this.ffplay);
+      const sel = this.doc.getSelection();
+      sel?.removeAllRanges();
+      sel?.addRange(range);
+      this.copy.textContent = 'Press Ctrl+C';
+    }
+    setTimeout(() => (this.copy.textContent = 'Copy'), 2000);
+  }
+}
+
+function fill(select: HTMLSelectElement, options: ReadonlyArray<readonly [string, string]>): void {
+  select.replaceChildren(...options.map(([value, label]) => new Option(label, value)));
+}
+
+/** Replace the options, keeping the current choice when it is still offered, else `preferred`, else the first. */
+function keep(select: HTMLSelectElement, options: ReadonlyArray<readonly [string, string]>, preferred: string): void {
+  const current = select.value;
+  fill(select, options);
+  const has = (v: string): boolean => options.some(([o]) => o === v);
+  if (has(current)) select.value = current;
+  else if (has(preferred)) select.value = preferred;
+}
+
+export function formatBitrate(bps: number): string {
+  return bps >= 1_000_000 ? `${(bps / 1_000_000).toLocaleString('en', { maximumFractionDigits: 1 })} Mbit/s` : `${Math.round(bps / 1000)} kbit/s`;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
