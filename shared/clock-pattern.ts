@@ -24,6 +24,9 @@ export const CLOCK_BACKGROUND = 128;
 /** A block centre at or above this level is a 1 (8-bit grey, as ffmpeg -pix_fmt gray gives). */
 export const CLOCK_THRESHOLD = 128;
 
+/** decodeClock() refuses frames whose blocks would be smaller than this (about 1/6 of the reference width). */
+export const CLOCK_MIN_BLOCK_PX = 4;
+
 const MAX_VALUE = 2 ** CLOCK_BITS - 1;
 
 /** The CLOCK_BITS bits of `ms`, most significant first. Throws on a value the pattern cannot carry. */
@@ -57,11 +60,11 @@ export function clockBlockRect(i: number, width: number = CLOCK_WIDTH): { x: num
  * writes). Each bit is the pixel at its block's centre, compared with CLOCK_THRESHOLD. A frame scaled from the 1280x720
  * reference (same aspect) decodes too: positions scale with `width / 1280`.
  *
- * Returns undefined when the frame is too small to hold the row, or when `margin` > 0 and some block centre lies within
+ * Returns undefined when the frame is too small to hold the row (blocks under CLOCK_MIN_BLOCK_PX), or when `margin` > 0 and some block centre lies within
  * `margin` of the threshold (a frame without the pattern, whose background is mid-grey, or one smeared by the encoder).
  */
 export function decodeClock(gray: Uint8Array, width: number, margin = 0): number | undefined {
-  if (!Number.isInteger(width) || width <= 0) return undefined;
+  if (!Number.isInteger(width) || width <= 0 || (CLOCK_BLOCK * width) / CLOCK_WIDTH < CLOCK_MIN_BLOCK_PX) return undefined;
   const height = Math.floor(gray.length / width);
   const bits: number[] = [];
   for (let i = 0; i < CLOCK_BITS; i++) {

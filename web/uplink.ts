@@ -53,6 +53,9 @@ export interface UplinkOptions {
   now?: () => number;
 }
 
+/** WebSocket.OPEN, spelled out so the module also loads where there is no global WebSocket (unit tests in Node 20). */
+const OPEN = 1;
+
 /** Refusals that another try can cure: the server may still hold our previous socket, or a place may free up. */
 const RETRYABLE_ON_RESUME = new Set(['in-use', 'limit']);
 
@@ -110,7 +113,7 @@ export class Uplink {
 
   sendVideo(sample: Fmp4Sample): void {
     const ws = this.ws;
-    if (this.current !== 'live' || !ws || ws.readyState !== WebSocket.OPEN) return;
+    if (this.current !== 'live' || !ws || ws.readyState !== OPEN) return;
     const backlog = ws.bufferedAmount;
     const limit = this.o.maxBacklog();
     if (this.waitKey) {
@@ -132,7 +135,7 @@ export class Uplink {
 
   sendAudio(sample: Fmp4Sample): void {
     const ws = this.ws;
-    if (this.current !== 'live' || !ws || ws.readyState !== WebSocket.OPEN) return;
+    if (this.current !== 'live' || !ws || ws.readyState !== OPEN) return;
     // Each connection starts with a video keyframe, so a player joining there has a picture with its sound.
     if (this.hasVideo && !this.videoStarted) return;
     if (ws.bufferedAmount > 2 * this.o.maxBacklog()) {
@@ -144,7 +147,7 @@ export class Uplink {
   }
 
   sendStats(stats: Omit<PageStats, 'type'>): void {
-    if (this.current === 'live' && this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'stats', ...stats } satisfies PageStats));
+    if (this.current === 'live' && this.ws?.readyState === OPEN) this.ws.send(JSON.stringify({ type: 'stats', ...stats } satisfies PageStats));
   }
 
   /** Stop: the rest of the audio, then close 1000 (the server ends the stream at once). Resolves when closed. */
@@ -309,7 +312,7 @@ export class Uplink {
     const ws = this.ws;
     const batch = this.audioBatch;
     this.audioBatch = [];
-    if (batch.length === 0 || !ws || ws.readyState !== WebSocket.OPEN) return;
+    if (batch.length === 0 || !ws || ws.readyState !== OPEN) return;
     this.write(ws, () => this.writer.fragmentSamples('audio', batch), false);
   }
 
