@@ -85,7 +85,8 @@ export class HttpServer {
       const cfg: PageConfig = {
         version: PROTOCOL_VERSION,
         rtspPort: this.o.rtspPort(),
-        tokenRequired: !loopback,
+        // Without a configured token nobody off loopback can publish; asking the page for one would only mislead.
+        tokenRequired: !loopback && this.o.publishToken !== undefined,
         keyframeIntervalMs: this.o.keyframeIntervalMs ?? 2000,
         videoCodecs: ['avc1'],
         audioCodecs: ['opus'],

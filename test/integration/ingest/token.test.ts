@@ -2,11 +2,13 @@
 // WebSocket server of our own hands each connection to the relay's real IngestServer (configured by main.ts from
 // the flags) as if it came from another machine: IngestServer.handle(ws, remote, loopback = false).
 import { once } from 'node:events';
+import type http from 'node:http';
+import type { PageConfig } from '../../../shared/protocol.ts';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { startTestRelay, waitLive, type TestRelay } from '../../support/relay.ts';
 import { loadPublisherMedia, WsPublisher, type PublisherMedia } from '../../support/ws-publisher.ts';
-import { ffmpegChildren } from './helpers.ts';
+import { ffmpegChildren, getJson } from './helpers.ts';
 
 let media: PublisherMedia;
 const cleanups: Array<() => Promise<void>> = [];
@@ -76,5 +78,40 @@ describe('publish token', () => {
   it('with --publish-token, loopback publishers need no token', async () => {
     const { relay } = await relayWithRemoteDoor(['--publish-token', 'tok-loopback-1']);
     expect((await publisher(relay.relay.http.port(), 'local2').connect()).kind).toBe('accepted');
+  });
+});
+
+/**
+ * A relay whose HTTP server sees every client as 198.51.100.7 (TEST-NET-2): the socket's remoteAddress is
+ * overridden as it connects, so the real upgrade handler and /api/config take the non-loopback paths.
+ */
+async function relaySeenFromAfar(flags: string[]): Promise<TestRelay> {
+  const relay = await startTestRelay(flags);
+  cleanups.push(() => relay.close());
+  const server = (relay.relay.http as unknown as { server: http.Server }).server;
+  server.prependListener('connection', (socket) => Object.defineProperty(socket, 'remoteAddress', { value: '198.51.100.7', configurable: true }));
+  return relay;
+}
+
+describe('publish token through the HTTP server, for a client that is not on loopback', () => {
+  it('with --publish-token: /api/config says a token is required; the WebSocket takes only the right one', async () => {
+    const secret = 'tok-remote-42a1';
+    const relay = await relaySeenFromAfar(['--publish-token', secret]);
+    const port = relay.relay.http.port();
+    expect((await getJson<PageConfig>(port, '/api/config')).body.tokenRequired).toBe(true);
+    expect(await publisher(port, 'far1').connect()).toMatchObject({ kind: 'refused', message: { code: 'bad-token' } });
+    expect(await publisher(port, 'far1', 'nope').connect()).toMatchObject({ kind: 'refused', message: { code: 'bad-token' } });
+    expect((await publisher(port, 'far1', secret).connect()).kind).toBe('accepted');
+    expect(relay.logs.some((l) => l['event'] === 'publisher-accepted' && String(l['remote']).startsWith('198.51.100.7:'))).toBe(true);
+  });
+
+  it('without --publish-token: /api/config does not ask for a token nobody could give, and publishing is refused naming the flag', async () => {
+    const relay = await relaySeenFromAfar([]);
+    const port = relay.relay.http.port();
+    // shared/protocol.ts PageConfig.tokenRequired: "it is not on loopback and the server has one set".
+    expect((await getJson<PageConfig>(port, '/api/config')).body.tokenRequired).toBe(false);
+    const r = await publisher(port, 'far2').connect();
+    expect(r).toMatchObject({ kind: 'refused', message: { code: 'bad-token' } });
+    if (r.kind === 'refused') expect(r.message.message).toContain('--publish-token');
   });
 });
