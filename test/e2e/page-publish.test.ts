@@ -1,58 +1,19 @@
 // The publisher page against a scripted stand-in for the server: what goes over the WebSocket, byte by byte.
 // Go live → hello (avc1.* video, Opus audio) → accepted → init segment → one moof+mdat per video frame → Stop (1000).
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseInitSegment, parseMediaSegment, type InitInfo } from '../../shared/fmp4/reader.ts';
-import { launchChromium, openPage, recordStates, stateLog, waitReady, waitState, type OpenedPage } from '../support/browser.ts';
-import { FakePublishServer, buildPage, type Connection } from '../support/page-server.ts';
+import { describe, expect, it } from 'vitest';
+import { stateLog, waitState } from '../support/browser.ts';
+import { parseUpload, usePageHarness, type UploadedFragment } from '../support/page-harness.ts';
 
-let browser: Browser;
-let webRoot: string;
-let server: FakePublishServer | undefined;
-let opened: OpenedPage | undefined;
+const h = usePageHarness();
 
-beforeAll(async () => {
-  webRoot = await buildPage();
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-afterEach(async () => {
-  await opened?.close();
-  opened = undefined;
-  await server?.close();
-  server = undefined;
-});
-
-async function start(query: string, o: Partial<ConstructorParameters<typeof FakePublishServer>[0]> = {}): Promise<{ s: FakePublishServer; p: OpenedPage }> {
-  server = new FakePublishServer({ webRoot, ...o });
-  const port = await server.start();
-  opened = await openPage(browser, port, `/${query}`);
-  await waitReady(opened.page);
-  await recordStates(opened.page);
-  return { s: server, p: opened };
-}
-
-function mediaOf(c: Connection): { init: InitInfo; fragments: Array<{ track: 'video' | 'audio'; samples: number; keyframe: boolean; time: number; duration: number }> } {
-  const [first, ...rest] = c.binaries;
-  if (!first) throw new Error('no init segment');
-  const init = parseInitSegment(first);
-  if (!init.ok) throw new Error(`init segment refused: ${init.error.message}`);
-  const fragments = rest.map((b, i) => {
-    const m = parseMediaSegment(b, init.value);
-    if (!m.ok) throw new Error(`fragment ${i} refused: ${m.error.message}`);
-    expect(m.value.tracks).toHaveLength(1);
-    const t = m.value.tracks[0]!;
-    const kind = init.value.tracks.find((x) => x.id === t.trackId)!.kind;
-    return { track: kind, samples: t.samples, keyframe: t.keyframe, time: Number(t.baseDecodeTime), duration: t.duration };
-  });
-  return { init: init.value, fragments };
+function checkTimeline(list: UploadedFragment[]): void {
+  // Decode times strictly increase and never overlap the previous fragment (what the server checks).
+  for (let i = 1; i < list.length; i++) expect(list[i]!.time).toBeGreaterThanOrEqual(list[i - 1]!.time + list[i - 1]!.duration);
 }
 
 describe('publisher page: publishing', () => {
   it('sends hello, an init segment and one fragment per video frame, and closes with 1000 on Stop', async () => {
-    const { s, p } = await start('?stream=cam1&source=canvas&audio=mic&preset=480p&fps=30', { stats: true });
+    const { s, p } = await h.start('?stream=cam1&source=canvas&audio=mic&preset=480p&fps=30', { stats: true });
     await p.page.getByRole('button', { name: /Go live/ }).click();
     await waitState(p.page, 'live');
     await s.waitFor(() => (s.connections[0]?.binaries.length ?? 0) > 60, '60 binary messages');
@@ -67,7 +28,7 @@ describe('publisher page: publishing', () => {
     expect([1, 2]).toContain(hello.audio?.channels);
     expect(c.order[0]).toBe('text'); // hello before any media
 
-    const { init, fragments } = mediaOf(c);
+    const { init, fragments } = parseUpload(c);
     expect(init.tracks.map((t) => t.kind).sort()).toEqual(['audio', 'video']);
     const video = init.tracks.find((t) => t.kind === 'video')!;
     expect(video.codec.toLowerCase()).toBe(hello.video!.codec.toLowerCase());
@@ -82,11 +43,9 @@ describe('publisher page: publishing', () => {
     expect(v.every((f) => f.samples === 1)).toBe(true);
     expect(v[0]!.keyframe).toBe(true);
     expect(a.every((f) => f.duration <= 0.06 * 48000)).toBe(true);
-    // Decode times strictly increase and never overlap the previous fragment (what the server checks).
-    for (const list of [v, a]) {
-      for (let i = 1; i < list.length; i++) expect(list[i]!.time).toBeGreaterThanOrEqual(list[i - 1]!.time + list[i - 1]!.duration);
-    }
-    // Audio and video start together (same capture clock, rebased at Go live): within 200 ms of each other.
+    checkTimeline(v);
+    checkTimeline(a);
+    // Audio and video start together (rebased at Go live on one timeline): within 200 ms of each other.
     expect(Math.abs(v[0]!.time / 90000 - a[0]!.time / 48000)).toBeLessThan(0.2);
     // About 30 fps of video: the time spanned by the fragments matches their count.
     const span = (v[v.length - 1]!.time - v[0]!.time) / 90000;
@@ -96,6 +55,7 @@ describe('publisher page: publishing', () => {
     // Stats reach the page; the page sends its own.
     await p.page.waitForFunction(() => document.getElementById('stat-players')?.textContent === '2');
     expect(await p.page.textContent('#outputs')).toContain('running');
+    expect(await p.page.textContent('#stat-sent')).toMatch(/kbit\/s/);
     await s.waitFor(() => c.texts.some((t) => t.type === 'stats'), 'a stats message from the page');
     expect(await p.page.textContent('#rtsp-url')).toBe('rtsp://127.0.0.1:8554/cam1');
     expect(await p.page.textContent('#ffplay-cmd')).toBe('ffplay -rtsp_transport tcp rtsp://127.0.0.1:8554/cam1');
@@ -105,6 +65,37 @@ describe('publisher page: publishing', () => {
     expect(closed.code).toBe(1000);
     await waitState(p.page, 'idle');
     expect(await stateLog(p.page)).toEqual(['idle', 'connecting', 'live', 'idle']);
+    expect(p.errors).toEqual([]);
+  });
+
+  it('publishes the camera and microphone at the camera size, with keyframes at the chosen interval and on request', async () => {
+    const { s, p } = await h.start('?stream=cam2&source=camera&audio=mic&preset=720p&fps=30&keyframe=1');
+    await p.page.getByRole('button', { name: /Go live/ }).click();
+    await waitState(p.page, 'live');
+    await s.waitFor(() => (s.connections[0]?.binaries.length ?? 0) > 100, '100 binary messages');
+    const c = s.connections[0]!;
+    // Chromium's fake camera honours the preset's ideal size; the init segment's SPS agrees with hello.
+    expect(c.hello?.video).toMatchObject({ width: 1280, height: 720, framerate: 30 });
+    let up = parseUpload(c);
+    const track = up.init.tracks.find((t) => t.kind === 'video')!;
+    expect([track.width, track.height]).toEqual([1280, 720]);
+    let v = up.fragments.filter((f) => f.track === 'video');
+    checkTimeline(v);
+    checkTimeline(up.fragments.filter((f) => f.track === 'audio'));
+    const keys = v.filter((f) => f.keyframe).map((f) => f.time / 90000);
+    expect(keys.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < keys.length; i++) expect(keys[i]! - keys[i - 1]!).toBeGreaterThan(0.9); // keyframe=1 (s)
+
+    // keyframe-request (an egress restarted): the next keyframe comes within a few frames, long before the interval.
+    const before = c.binaries.length;
+    c.send({ type: 'keyframe-request', reason: 'test' });
+    await s.waitFor(() => c.binaries.length > before + 8, 'eight more fragments');
+    up = parseUpload(c);
+    v = up.fragments.slice(before - 1).filter((f) => f.track === 'video');
+    expect(v.slice(0, 5).some((f) => f.keyframe)).toBe(true);
+    await p.page.getByRole('button', { name: 'Stop' }).click();
+    expect((await c.closed).code).toBe(1000);
+    await waitState(p.page, 'idle');
     expect(p.errors).toEqual([]);
   });
 });

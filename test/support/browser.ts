@@ -47,7 +47,7 @@ export interface OpenedPage {
  * Opens `path` (e.g. "/?stream=x") on http://127.0.0.1:PORT in a fresh context (its own permissions and storage),
  * collecting every console error and page error.
  */
-export async function openPage(browser: Browser, port: number, path: string): Promise<OpenedPage> {
+export async function openPage(browser: Browser, port: number, path: string, init?: (p: OpenedPage) => Promise<void>): Promise<OpenedPage> {
   const context = await browser.newContext({ acceptDownloads: true });
   await context.grantPermissions(['camera', 'microphone'], { origin: `http://127.0.0.1:${port}` });
   const page = await context.newPage();
@@ -63,8 +63,11 @@ export async function openPage(browser: Browser, port: number, path: string): Pr
     // The page's own WebSocket closing is not a failed request worth reporting.
     if (!r.url().startsWith('ws')) errors.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`);
   });
+  const opened: OpenedPage = { page, context, errors, close: () => context.close() };
+  // Before navigation: e.g. page.addInitScript() to stub an API the page probes at load.
+  await init?.(opened);
   await page.goto(`http://127.0.0.1:${port}${path}`);
-  return { page, context, errors, close: () => context.close() };
+  return opened;
 }
 
 /** Waits until the page has probed its encoders and filled the pickers (main.ts sets body[data-ready]). */
