@@ -47,8 +47,9 @@ export class IngestServer {
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private readonly sockets = new Set<Publisher>();
   /**
-   * Names whose page pressed Stop, until the relay's copy of the stream (published by our egress ffmpeg) has left:
-   * when it would enter the registry's grace period, it is ended instead, so RTSP players get BYE at once.
+   * Names whose page pressed Stop or did not return within the grace period, until the relay's copy of the stream
+   * (published by our egress ffmpeg) has left: when it would enter the registry's grace period, it is ended instead,
+   * so RTSP players get BYE at once.
    */
   private readonly stopped = new Map<string, NodeJS.Timeout>();
   private readonly unsubscribe: () => void;
@@ -280,6 +281,8 @@ export class IngestServer {
       if (this.attached.has(name) || this.streams.get(name) !== stream) return;
       this.streams.delete(name);
       this.o.logger.info('publisher-gone', { stream: name });
+      // The grace period is over for the relay's copy of the stream too: its players have waited already.
+      this.endRelayedWhenLeft(name);
       void this.retire(stream);
     }, this.o.graceMs);
     timer.unref();
@@ -300,15 +303,23 @@ export class IngestServer {
     const s = this.streams.get(name);
     if (!s || this.attached.has(name)) return;
     this.streams.delete(name);
+    this.endRelayedWhenLeft(name);
+    void this.retire(s);
+  }
+
+  /**
+   * Our ffmpeg publishes NAME into the relay; when it leaves, the registry would keep the stream's players for
+   * another grace period. Nobody is coming back (Stop, or our own grace period is over), so end it instead: now if
+   * it is already waiting, else when it enters its grace period (see onRegistryEvent).
+   */
+  private endRelayedWhenLeft(name: string): void {
     this.clearStopped(name);
-    // The relay's stream outlives our ffmpeg by the registry's grace period unless ended here (see onRegistryEvent).
     const relayed = this.o.registry.get(name);
     if (relayed?.state === 'waiting') this.o.registry.end(relayed);
     // Until the ffmpegs have gone (close() resolves) and a little after, for their RTSP session to be torn down.
     const forget = setTimeout(() => this.stopped.delete(name), 15_000);
     forget.unref();
     this.stopped.set(name, forget);
-    void this.retire(s);
   }
 
   /** Close a stream that left the map; close() waits for it too, so no ffmpeg outlives the server. */
@@ -324,7 +335,7 @@ export class IngestServer {
     const name = e.stream.name;
     if (!this.stopped.has(name)) return;
     if (e.type === 'stream-waiting' && !this.streams.has(name)) {
-      this.o.logger.info('relay-stream-ended', { stream: name, reason: 'the publisher pressed Stop' });
+      this.o.logger.info('relay-stream-ended', { stream: name, reason: 'the browser publisher stopped or did not come back' });
       this.clearStopped(name);
       this.o.registry.end(e.stream);
     } else if (e.type === 'stream-ended') {

@@ -181,6 +181,29 @@ describe('browser publisher → RTSP relay', () => {
     expect(r.logs.some((l) => l['event'] === 'egress.closed' && l['stream'] === 'stopcam')).toBe(true);
   });
 
+  it('a dropped WebSocket that does not come back: after --publisher-grace the ffmpegs exit and players get BYE', async () => {
+    const r = await relay(['--publisher-grace', '2']);
+    const pub = publisher(r, 'gonecam');
+    await pub.connectOrThrow();
+    pub.start();
+    const c = await player(r, 'gonecam');
+    expect(await waitFor(async () => (await streamJson(r, 'gonecam'))?.outputs[0]?.state === 'running', 10_000, 100)).toBe(true);
+    const pids = spawnedPids(r, 'gonecam');
+    const droppedAt = Date.now();
+    await pub.drop();
+    // Within the grace period everything stays: the page may come back.
+    await new Promise((res) => setTimeout(res, 1_000));
+    expect(pids.every((pid) => isProcessAlive(pid))).toBe(true);
+    expect(c.byeReceived).toBe(false);
+    expect(await waitFor(() => c.byeReceived, 6_000)).toBe(true);
+    const byeAfter = Date.now() - droppedAt;
+    // ffmpeg tears its RTSP session down (hence the BYE) just before it exits.
+    expect(await waitFor(() => pids.every((pid) => !isProcessAlive(pid)), 3_000)).toBe(true);
+    // One grace period, not one for the browser stream and then another for the relay's copy of it.
+    expect(byeAfter).toBeLessThan(3_500);
+    expect(await waitFor(async () => (await streamJson(r, 'gonecam')) === undefined, 2_000, 100)).toBe(true);
+  });
+
   it('a dropped WebSocket that resumes within the grace period keeps RTSP players and the same ffmpegs', async () => {
     const r = await relay(['--publisher-grace', '10']);
     const pub = publisher(r, 'dropcam');
