@@ -81,6 +81,18 @@ describe('garbage on the publisher WebSocket', () => {
     });
   }
 
+  it('a binary message over the 16 MiB limit closes 1009 without an ffmpeg', async () => {
+    const spawnsBefore = spawnedPids(relay).length;
+    const s = openPublishSocket(http());
+    expect(await s.opened).toEqual({ ok: true });
+    s.socket.send(hello('big'));
+    s.socket.send(Buffer.alloc(17 * 1024 * 1024));
+    const close = await s.closed;
+    expect(close.code).toBe(1009);
+    expect(spawnedPids(relay).length).toBe(spawnsBefore);
+    expect(await ffmpegChildren()).toEqual([]);
+  });
+
   it('a bad version is refused with code bad-version', async () => {
     const r = await publisher('badver', { edit: (h) => ({ ...h, version: 99 }) }).connect();
     expect(r).toMatchObject({ kind: 'refused', message: { code: 'bad-version' }, close: { code: 1008 } });
