@@ -74,6 +74,9 @@ export class Broadcast {
   private audioTimer: ReturnType<typeof setTimeout> | undefined;
   private statsTimer: ReturnType<typeof setInterval> | undefined;
   private stopping: Promise<void> | undefined;
+  /** Bytes per second the socket actually drained lately: the link's speed once it is the bottleneck. */
+  private drainRate: number | undefined;
+  private lastDrain: { at: number; sent: number; buffered: number } | undefined;
 
   constructor(
     private readonly settings: BroadcastSettings,
@@ -248,7 +251,7 @@ export class Broadcast {
       url: this.deps.wsUrl,
       hello: setup.hello,
       tracks: setup.tracks,
-      maxBacklog: () => Math.max(32 * 1024, this.rate.bitrate / 8),
+      maxBacklog: () => this.maxBacklog(),
       ...(this.deps.createSocket ? { createSocket: this.deps.createSocket } : {}),
       events: {
         phase: (phase, sentence) => {
@@ -283,8 +286,30 @@ export class Broadcast {
     this.uplink.start();
   }
 
+  /**
+   * About one second of media: the encoder's bitrate, or the rate the socket has really been draining if that is
+   * lower (on a slow link the bitrate takes a few steps to come down, and until then a second of it is several
+   * seconds of the link's time). Never below 32 KiB, so one ordinary keyframe always fits.
+   */
+  private maxBacklog(): number {
+    return Math.max(32 * 1024, Math.min(this.rate.bitrate / 8, this.drainRate ?? Infinity));
+  }
+
+  private measureDrain(now: number): void {
+    const sent = this.stats.bytesSent;
+    const buffered = this.uplink?.bufferedAmount ?? 0;
+    const last = this.lastDrain;
+    this.lastDrain = { at: now, sent, buffered };
+    if (!last || !this.uplink) return;
+    const seconds = (now - last.at) / 1000;
+    if (seconds <= 0) return;
+    const drained = Math.max(0, (sent - last.sent - (buffered - last.buffered)) / seconds);
+    this.drainRate = this.drainRate === undefined ? drained : (this.drainRate + drained) / 2;
+  }
+
   private tick(): void {
     const now = performance.now();
+    this.measureDrain(now);
     const size = { width: this.videoConfig?.width ?? 0, height: this.videoConfig?.height ?? 0 };
     const snap = this.stats.snapshot(now, this.uplink?.bufferedAmount ?? 0, this.rate.bitrate, size);
     this.deps.events.stats(snap);
