@@ -4,10 +4,12 @@ export class RateMeter {
   private readonly buckets: number[];
   private bucketStart: number;
   private index = 0;
+  private readonly startedAt: number;
 
   constructor(private readonly now: () => number, private readonly windowSeconds = 5) {
     this.buckets = new Array<number>(windowSeconds).fill(0);
-    this.bucketStart = Math.floor(now() / 1000);
+    this.startedAt = now();
+    this.bucketStart = Math.floor(this.startedAt / 1000);
   }
 
   add(bytes: number): void {
@@ -15,9 +17,19 @@ export class RateMeter {
     this.buckets[this.index] = (this.buckets[this.index] ?? 0) + bytes;
   }
 
-  /** Units per second over the full seconds of the window (the current, partial second is left out). */
+  /**
+   * Units per second over the full seconds of the window (the current, partial second is left out). A meter younger
+   * than the window divides by the seconds it has seen, so a new stream does not read low for its first seconds.
+   */
   perSecond(): number {
     this.roll();
+    const age = (this.now() - this.startedAt) / 1000;
+    if (age < this.windowSeconds - 1) {
+      // Young meter: everything so far over the time so far (the buckets still hold all of it).
+      let all = 0;
+      for (const b of this.buckets) all += b;
+      return age > 0.2 ? all / age : 0;
+    }
     let sum = 0;
     for (let i = 0; i < this.windowSeconds; i++) if (i !== this.index) sum += this.buckets[i] ?? 0;
     return sum / (this.windowSeconds - 1);
