@@ -12,9 +12,9 @@ export interface PresetSpec {
 }
 
 export const PRESET_SPECS: Record<Preset, PresetSpec> = {
-  '480p': { width: 854, height: 480, bitrate30: 1_200_000, label: '480p (854×480)' },
-  '720p': { width: 1280, height: 720, bitrate30: 2_500_000, label: '720p (1280×720)' },
-  '1080p': { width: 1920, height: 1080, bitrate30: 5_000_000, label: '1080p (1920×1080)' },
+  '480p': { width: 854, height: 480, bitrate30: 1_200_000, label: '480p' },
+  '720p': { width: 1280, height: 720, bitrate30: 2_500_000, label: '720p' },
+  '1080p': { width: 1920, height: 1080, bitrate30: 5_000_000, label: '1080p' },
 };
 
 /** Bitrates offered in the picker, bits per second. */

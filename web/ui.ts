@@ -31,7 +31,7 @@ export interface UiChoices {
   record: boolean;
 }
 
-const PROFILE_LABELS: Record<Profile, string> = { baseline: 'Baseline (most compatible)', main: 'Main', high: 'High (best quality)' };
+const PROFILE_LABELS: Record<Profile, string> = { baseline: 'Baseline', main: 'Main', high: 'High' };
 
 export class PageUi {
   readonly form: HTMLFormElement;

@@ -50,6 +50,8 @@ describe('publisher page: slow uplink', () => {
     const bitrate = (await p.page.textContent('#stat-bitrate')) ?? '';
     expect(bitrate).not.toBe('2.5 Mbit/s');
 
+    // Changing the bitrate (VideoEncoder.configure) keeps the avcC, so the connection is never replaced.
+    expect(s.connections).toHaveLength(1);
     // Every gap in the video (dropped frames) ends at a keyframe: the far end never sees a delta without its reference.
     const v = parseUpload(s.connections[0]!).fragments.filter((f) => f.track === 'video');
     let gaps = 0;

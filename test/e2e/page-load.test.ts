@@ -115,4 +115,26 @@ describe('publisher page: at rest', () => {
     expect(await waitState(p.page, 'error')).toMatch(/cannot encode H\.264/);
     expect(await p.page.getByRole('button', { name: /Go live/ }).isDisabled()).toBe(true);
   });
+
+  it('explains a denied camera permission and what to do', async () => {
+    const { s, p } = await h.start('?stream=x&source=camera&audio=mic', {}, async (o) => {
+      await o.page.addInitScript(() => {
+        navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+      });
+    });
+    await p.page.getByRole('button', { name: /Go live/ }).click();
+    expect(await waitState(p.page, 'error')).toMatch(/not allowed to use the camera and microphone\. Allow it for this site/);
+    expect(s.connections).toHaveLength(0);
+    await p.page.waitForSelector('#go-live:not([disabled])');
+  });
+
+  it('explains a missing camera', async () => {
+    const { p } = await h.start('?stream=x&source=camera&audio=none', {}, async (o) => {
+      await o.page.addInitScript(() => {
+        navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Requested device not found', 'NotFoundError'));
+      });
+    });
+    await p.page.getByRole('button', { name: /Go live/ }).click();
+    expect(await waitState(p.page, 'error')).toMatch(/No camera was found .*choose another source/);
+  });
 });
