@@ -258,12 +258,20 @@ export class Broadcast {
           if (this.stopping) return;
           if (phase === 'reconnecting') state.to('reconnecting', sentence);
         },
-        accepted: (m) => {
+        accepted: (raw) => {
           if (this.stopping) return;
+          // parseServerMessage checks only the type; the fields read here are checked here.
+          const m: Accepted = {
+            ...raw,
+            stream: typeof raw.stream === 'string' ? raw.stream : this.settings.stream,
+            rtspPort: typeof raw.rtspPort === 'number' ? raw.rtspPort : this.deps.config.rtspPort,
+            rtspPath: typeof raw.rtspPath === 'string' ? raw.rtspPath : `/${this.settings.stream}`,
+            outputs: Array.isArray(raw.outputs) ? raw.outputs : [],
+          };
           events.accepted(m);
           state.to('live', `Live as "${m.stream}" on ${rtspUrl(m.rtspPort, m.rtspPath)}.`);
         },
-        serverStats: (m) => events.serverStats(m),
+        serverStats: (m) => events.serverStats({ ...m, outputs: Array.isArray(m.outputs) ? m.outputs : [] }),
         keyframeNeeded: () => this.video?.requestKeyframe(),
         congestion: () => {
           const b = this.rate.congested(performance.now());

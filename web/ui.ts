@@ -241,17 +241,18 @@ export class PageUi {
   showServer(ingestKbps: number | undefined, players: number | undefined, outputs: OutputStatus[]): void {
     const ingest = this.doc.getElementById('stat-ingest');
     const rtsp = this.doc.getElementById('stat-players');
-    if (ingest) ingest.textContent = ingestKbps === undefined ? '–' : `${ingestKbps.toLocaleString('en')} kbit/s`;
-    if (rtsp) rtsp.textContent = players === undefined ? '–' : String(players);
+    if (ingest) ingest.textContent = typeof ingestKbps === 'number' ? `${ingestKbps.toLocaleString('en')} kbit/s` : '–';
+    if (rtsp) rtsp.textContent = typeof players === 'number' ? String(players) : '–';
     this.outputs.replaceChildren(
       ...outputs.map((o) => {
         const li = this.doc.createElement('li');
+        li.className = 'output';
         const state = this.doc.createElement('span');
         state.className = `state-${o.state}`;
         state.textContent = o.state;
         const url = this.doc.createElement('code');
         url.textContent = o.url;
-        li.append(`${o.kind.toUpperCase()} `, url, ' — ', state);
+        li.append(`${String(o.kind).toUpperCase()} `, url, ' — ', state);
         if (o.restarts > 0) li.append(`, ${o.restarts} restart${o.restarts === 1 ? '' : 's'}`);
         if (o.lastError) li.append(` (${o.lastError})`);
         return li;

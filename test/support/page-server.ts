@@ -3,7 +3,7 @@
 // script the answers (accept, refuse, close). The real server (server/http, server/ingest) has its own tests; this
 // one exists so the page can be tested on its own terms, byte by byte.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -35,8 +35,15 @@ export async function buildPage(): Promise<string> {
   }
   const outDir = path.join(tmpdir(), `relaycast-page-${hash.digest('hex').slice(0, 16)}`);
   if (existsSync(path.join(outDir, 'index.html'))) return outDir;
+  // Build beside it and rename into place, so a concurrent run never serves a half-written build.
+  const partial = `${outDir}.partial-${process.pid}-${Date.now()}`;
   const { build } = await import('vite');
-  await build({ configFile: path.join(ROOT, 'vite.config.ts'), logLevel: 'warn', build: { outDir, emptyOutDir: true } });
+  await build({ configFile: path.join(ROOT, 'vite.config.ts'), logLevel: 'warn', build: { outDir: partial, emptyOutDir: true } });
+  try {
+    renameSync(partial, outDir);
+  } catch {
+    rmSync(partial, { recursive: true, force: true }); // another run got there first; its build is the same
+  }
   return outDir;
 }
 
