@@ -4,6 +4,13 @@
 //
 //   page → server:  hello  (then binary: init, fragment, fragment, ...)  [stats]
 //   server → page:  accepted | refused;  stats (about once a second);  keyframe-request;  error (then close)
+//
+// Closing: the page closes with 1000 only for Stop, which ends the stream and every output at once. Any other close
+// (or a dropped connection) keeps the outputs running for the server's --publisher-grace, so a page that reconnects
+// with hello.resume = true and the same init segment continues without players noticing. A resume hello from the same
+// host also takes over a socket the server still believes is alive.
+//
+// hello.audio.sampleRate is the rate the decoder outputs (48000 for Opus); the init segment carries the input rate.
 export const PROTOCOL_VERSION = 1;
 
 /** WebSocket path on the HTTP server. */

@@ -141,7 +141,15 @@ export class IngestServer {
     if (hello.video && !/^avc[13]\./.test(hello.video.codec)) return refuse('bad-codec', `video codec ${hello.video.codec} cannot be relayed; use H.264 (avc1)`);
     if (hello.audio && hello.audio.codec !== 'opus' && !hello.audio.codec.startsWith('mp4a')) return refuse('bad-codec', `audio codec ${hello.audio.codec} cannot be relayed; use Opus`);
     const name = hello.stream;
-    if (this.attached.has(name)) return refuse('in-use', `stream "${name}" is already live from another tab or machine; stop it there or pick another name`);
+    const holder = this.attached.get(name);
+    if (holder && hello.resume === true && sameHost(holder.remote, p.remote)) {
+      // A page reconnecting before the server noticed its old socket die (no close frame): the new one takes over.
+      this.o.logger.info('publisher-takeover', { stream: name, remote: p.remote });
+      this.detach(holder);
+      holder.ws.terminate();
+    } else if (holder) {
+      return refuse('in-use', `stream "${name}" is already live from another tab or machine; stop it there or pick another name`);
+    }
     if (!this.streams.has(name) && this.o.registry.get(name)?.state === 'live') return refuse('in-use', `stream "${name}" is already published over RTSP; pick another name`);
     if (this.attached.size >= this.o.maxPublishers) return refuse('limit', `the server already carries ${this.o.maxPublishers} browser streams (its --max-publishers limit); try again later`);
     p.hello = hello;
@@ -213,8 +221,10 @@ export class IngestServer {
       const time = Number(t.baseDecodeTime);
       const last = p.lastDecodeTime.get(t.trackId);
       // ISO/IEC 14496-12 §8.8.12: tfdt is the decode time of the first sample; going back in time breaks muxers.
+      // Only the start times must not go back: a page sending one frame per fragment cannot know a frame's
+      // duration yet, so declared durations are estimates and may overlap the next fragment a little.
       if (last !== undefined && time < last) return this.fail(p, CLOSE.unsupportedData, 'bad-fragment', `track ${t.trackId} went back in time (${time} < ${last})`);
-      p.lastDecodeTime.set(t.trackId, time + t.duration);
+      p.lastDecodeTime.set(t.trackId, time);
       const kind = stream.info.tracks.find((x) => x.id === t.trackId)?.kind;
       if (kind === 'video') {
         videoSamples += t.samples;
@@ -370,6 +380,11 @@ function mismatch(info: InitInfo, hello: Extract<ClientMessage, { type: 'hello' 
   const v = video[0];
   if (v && !/^avc[13]\./.test(v.codec)) return `video codec ${v.codec} cannot be relayed; use H.264`;
   return undefined;
+}
+
+/** "1.2.3.4:5678" and "1.2.3.4:9999" are the same host. */
+function sameHost(a: string, b: string): boolean {
+  return a.slice(0, a.lastIndexOf(':')) === b.slice(0, b.lastIndexOf(':'));
 }
 
 function sameSecret(a: string, b: string): boolean {
