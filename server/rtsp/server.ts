@@ -76,6 +76,8 @@ export class RtspServer {
   private readonly server: net.Server;
   private readonly connections = new Set<RtspConnection>();
   private readonly sessions = new Map<string, RtspSession>();
+  /** Interleaved channel → session track, per connection: one lookup per incoming packet. */
+  private readonly routes = new WeakMap<RtspConnection, Map<number, { session: RtspSession; track: number; rtcp: boolean }>>();
   private readonly udp: UdpPortPool;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -332,6 +334,12 @@ export class RtspServer {
     const session = existing ?? this.createSession(conn, recording ? 'record' : 'play', t.value.name, recording ? announced?.sdp : undefined);
     if (stream && !session.stream) session.stream = stream;
     session.transports.set(track, transport);
+    if (transport.kind === 'tcp') {
+      let routes = this.routes.get(conn);
+      if (!routes) this.routes.set(conn, (routes = new Map()));
+      routes.set(transport.rtpChannel, { session, track, rtcp: false });
+      routes.set(transport.rtcpChannel, { session, track, rtcp: true });
+    }
     if (transport.kind === 'udp') this.bindUdp(session, transport);
     const ssrc = stream?.ssrcOf(track);
     if (recording) answer.mode = 'record';
@@ -403,22 +411,16 @@ export class RtspServer {
   // ---- media in -------------------------------------------------------------------------------------------------
 
   private onInterleaved(conn: RtspConnection, channel: number, payload: Uint8Array): void {
-    for (const s of this.sessions.values()) {
-      if (s.conn !== conn) continue;
-      for (const t of s.transports.values()) {
-        if (t.kind !== 'tcp') continue;
-        if (t.rtpChannel === channel) {
-          if (s.state === 'recording') s.stream?.onRtp(t.track, payload);
-          return;
-        }
-        if (t.rtcpChannel === channel) {
-          s.touch();
-          if (s.state === 'recording' && payload.length > 1 && isRtcpPacketType(payload[1] ?? 0)) s.stream?.onRtcp(t.track, payload);
-          return;
-        }
-      }
-    }
     // RFC 2326 §10.12 leaves unknown channels undefined; we ignore them (GStreamer sends RTCP before PLAY's answer).
+    const route = this.routes.get(conn)?.get(channel);
+    if (!route) return;
+    const s = route.session;
+    if (!route.rtcp) {
+      if (s.state === 'recording') s.stream?.onRtp(route.track, payload);
+      return;
+    }
+    s.touch();
+    if (s.state === 'recording' && payload.length > 1 && isRtcpPacketType(payload[1] ?? 0)) s.stream?.onRtcp(route.track, payload);
   }
 
   private bindUdp(session: RtspSession, t: Extract<TrackTransport, { kind: 'udp' }>): void {
@@ -484,6 +486,8 @@ export class RtspServer {
       this.o.registry.unpublish(session.stream);
     }
     session.releaseTransports();
+    const routes = this.routes.get(session.conn);
+    if (routes) for (const [channel, r] of routes) if (r.session === session) routes.delete(channel);
     session.conn.logger.info(session.mode === 'record' ? 'unpublish' : 'teardown', { session: session.id, stream: session.name, why });
   }
 
@@ -505,11 +509,7 @@ export class RtspServer {
   }
 
   private channelInUse(conn: RtspConnection, channel: number): boolean {
-    for (const s of this.sessions.values()) {
-      if (s.conn !== conn) continue;
-      for (const t of s.transports.values()) if (t.kind === 'tcp' && (t.rtpChannel === channel || t.rtcpChannel === channel)) return true;
-    }
-    return false;
+    return this.routes.get(conn)?.has(channel) ?? false;
   }
 
   // ---- limits and auth ------------------------------------------------------------------------------------------
