@@ -17,6 +17,12 @@ export interface ClipOptions {
   /** ffmpeg rate syntax, e.g. "2500k". */
   videoBitrate: string;
   audioBitrate: string;
+  /**
+   * testsrc2: ffmpeg's synthetic card, cheap for an encoder. noisy: the same with temporal noise like a camera
+   * sensor's, which costs libx264 about 1.5× as much at the same bitrate (matters to the old design only: the new one
+   * copies bytes, whose cost depends on the bitrate, not the picture).
+   */
+  content?: 'testsrc2' | 'noisy';
 }
 
 export interface Clip {
@@ -29,8 +35,8 @@ export interface Clip {
   frames: Array<{ data: Uint8Array; keyframe: boolean }>;
   /** Opus packets of 20 ms (960 samples at 48 kHz). */
   audio: { channels: number; preSkip: number; inputSampleRate: number; packets: Array<{ data: Uint8Array; samples: number }> };
-  /** The Annex-B file, for decoding raw frames from it. */
-  h264Path: string;
+  /** The lavfi source the clip was encoded from, for the old design's raw frames. */
+  source: string;
   videoBitsPerSecond: number;
   settings: string;
 }
@@ -38,6 +44,7 @@ export interface Clip {
 /** Encode `seconds` of testsrc2 + a sine with libx264 (baseline, no B-frames, fixed GOP) and libopus. */
 export async function buildClip(o: ClipOptions): Promise<Clip> {
   const h264Path = path.join(o.dir, 'clip.h264');
+  const source = `testsrc2=size=${o.width}x${o.height}:rate=${o.fps}${o.content === 'noisy' ? ',noise=alls=12:allf=t' : ''}`;
   const opusPath = path.join(o.dir, 'clip.opus');
   const gop = o.fps * 2;
   // baseline + -bf 0: what a realtime WebCodecs encoder produces (no reordering); -g/-keyint_min/-sc_threshold 0
@@ -51,7 +58,7 @@ export async function buildClip(o: ClipOptions): Promise<Clip> {
   await execa('ffmpeg', [
     '-hide_banner', '-v', 'error', '-y',
     // -t as an input option on each: an output -t would bind to the first output only, leaving the sine endless.
-    '-t', String(o.seconds), '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps}`,
+    '-t', String(o.seconds), '-f', 'lavfi', '-i', source,
     '-t', String(o.seconds), '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
     ...video, ...audio,
   ], { timeout: 120_000 });
@@ -80,15 +87,18 @@ export async function buildClip(o: ClipOptions): Promise<Clip> {
     avcC: buildAvcC(sps, pps),
     frames,
     audio: { channels: ogg.channels, preSkip: ogg.preSkip, inputSampleRate: ogg.inputSampleRate, packets },
-    h264Path,
+    source,
     videoBitsPerSecond: Math.round((bytes * 8) / (frames.length / o.fps)),
-    settings: `testsrc2 ${o.width}x${o.height}@${o.fps}, libx264 baseline veryfast zerolatency -bf 0 -g ${gop} ${o.videoBitrate}bit/s; Opus ${o.audioBitrate}bit/s stereo 20 ms`,
+    settings: `${o.content === 'noisy' ? 'testsrc2 + temporal noise' : 'testsrc2'} ${o.width}x${o.height}@${o.fps}, libx264 baseline veryfast zerolatency -bf 0 -g ${gop} ${o.videoBitrate}bit/s; Opus ${o.audioBitrate}bit/s stereo 20 ms`,
   };
 }
 
-/** The first `count` frames of the clip decoded to raw yuv420p, one Buffer per frame (the old design's input). */
+/**
+ * The first `count` frames of the clip's source as raw yuv420p, one Buffer per frame: the old design's input. Taken
+ * from the source, not decoded from the clip, so they have the detail (and noise) a camera would hand the encoder.
+ */
 export async function rawFrames(clip: Clip, count: number): Promise<Buffer[]> {
-  const r = await execa('ffmpeg', ['-hide_banner', '-v', 'error', '-f', 'h264', '-i', clip.h264Path, '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1'], {
+  const r = await execa('ffmpeg', ['-hide_banner', '-v', 'error', '-f', 'lavfi', '-i', clip.source, '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1'], {
     encoding: 'buffer',
     timeout: 60_000,
     maxBuffer: 2 * count * clip.width * clip.height,

@@ -1,4 +1,5 @@
-// npm run bench:ingest [-- --publishers 20 --seconds 30 --warmup 8 --old-streams 2 --old-seconds 15 --outputs rtsp+rtmp]
+// npm run bench:ingest [-- --publishers 20 --seconds 30 --warmup 8 --old-streams 2 --old-seconds 15 --outputs rtsp+rtmp
+//                         --content testsrc2]
 //
 // What one browser stream costs the server. K publishers replay a 720p30 H.264 + Opus clip over the page's WebSocket
 // protocol in real time (one moof+mdat per frame); the relay runs as its own process with the built-in RTSP relay and
@@ -21,6 +22,7 @@ import { startNginxRtmp, type NginxRtmp } from '../test/support/nginx-rtmp.ts';
 import { buildClip, pcmSecond, rawFrames } from './clip.ts';
 import { OldEncoder } from './old-design.ts';
 import { commandLine, cpuSeconds, descendants, machine, median, pssBytes, systemTicks, treeCpuSeconds, treeRssBytes } from './proc.ts';
+import { Interrupt } from './interrupt.ts';
 import { startRelayProcess, type RelayProcess } from './relay-process.ts';
 import { FrameCounter } from './rtsp-frames.ts';
 import { ClipPublisher } from './ws-publisher.ts';
@@ -36,14 +38,18 @@ const { values } = parseArgs({
     // rtsp+rtmp: the built-in relay and one RTMP destination per stream (the usual restreaming setup);
     // rtsp: the relay alone, the same outputs as the old design below.
     outputs: { type: 'string', default: 'rtsp+rtmp' },
+    // testsrc2 | noisy (camera-like sensor noise: harder for the old design's encoder; see clip.ts)
+    content: { type: 'string', default: 'testsrc2' },
   },
 });
-if (values.outputs !== 'rtsp' && values.outputs !== 'rtsp+rtmp') throw new Error('--outputs must be rtsp or rtsp+rtmp');
+if (values.content !== 'testsrc2' && values.content !== 'noisy') usage('--content must be testsrc2 or noisy');
+if (values.outputs !== 'rtsp' && values.outputs !== 'rtsp+rtmp') usage('--outputs must be rtsp or rtsp+rtmp');
 const withRtmp = values.outputs === 'rtsp+rtmp';
 const K = positive(values.publishers, '--publishers');
 const seconds = positive(values.seconds, '--seconds');
-const warmup = Number(values.warmup);
+const warmup = positive(values.warmup, '--warmup');
 const oldStreams = Number(values['old-streams']);
+if (!Number.isInteger(oldStreams) || oldStreams < 0) usage('--old-streams must be 0 or more');
 const oldSeconds = positive(values['old-seconds'], '--old-seconds');
 const FPS = 30;
 const WIDTH = 1280;
@@ -51,7 +57,6 @@ const HEIGHT = 720;
 const RAW_FRAMES = 60; // 2 s of decoded frames, looped: 83 MB of yuv420p held in memory
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'relaycast-bench-ingest-'));
 let nginx: NginxRtmp | undefined;
@@ -60,15 +65,13 @@ const publishers: ClipPublisher[] = [];
 const readers: FrameCounter[] = [];
 const encoders: OldEncoder[] = [];
 const timers: NodeJS.Timeout[] = [];
-let interrupted = false;
-process.once('SIGINT', () => {
-  interrupted = true;
-});
+const interrupt = new Interrupt();
+const sleep = (ms: number) => interrupt.sleep(ms);
 
 let exitCode = 0;
 try {
   log(`encoding the clip (${WIDTH}x${HEIGHT}@${FPS}, ${values.bitrate}bit/s)...`);
-  const clip = await buildClip({ dir, width: WIDTH, height: HEIGHT, fps: FPS, seconds: 10, videoBitrate: values.bitrate, audioBitrate: '64k' });
+  const clip = await buildClip({ dir, width: WIDTH, height: HEIGHT, fps: FPS, seconds: 10, videoBitrate: values.bitrate, audioBitrate: '64k', content: values.content });
 
   if (withRtmp) nginx = await startNginxRtmp();
   relay = await startRelayProcess([
@@ -93,7 +96,7 @@ try {
   for (let i = 0; i < K; i++) readers.push(await FrameCounter.attach(rtspUrl(`bench-${i}`), FPS));
   log(`warming up ${warmup} s...`);
   await sleep(warmup * 1000);
-  checkInterrupted();
+  interrupt.check();
 
   const cpu0 = treeCpuSeconds(relay.pid);
   const sys0 = systemTicks();
@@ -106,7 +109,7 @@ try {
   let mem = { nodeRss: 0, ffmpegRss: 0, ffmpegPss: 0, ffmpegCount: 0 };
   for (let s = 0; s < seconds; s += 5) {
     await sleep(Math.min(5, seconds - s) * 1000);
-    checkInterrupted();
+    interrupt.check();
     // Only ffmpeg children: `node --import tsx` also runs an esbuild service below the relay.
     const ffmpegs = descendants(relay.pid).filter((pid) => commandLine(pid)[0]?.endsWith('ffmpeg'));
     mem = {
@@ -187,12 +190,12 @@ try {
   await Promise.all(readers.map((r) => r.close()));
   readers.length = 0;
   await sleep(1000);
-  checkInterrupted();
+  interrupt.check();
 
   // ---- old design: the server encodes ----
   let oldDesign: Record<string, unknown> | undefined;
   if (oldStreams > 0) {
-    log(`old design: decoding ${RAW_FRAMES} raw frames, starting ${oldStreams} encoders...`);
+    log(`old design: rendering ${RAW_FRAMES} raw frames, starting ${oldStreams} encoders...`);
     const frames = await rawFrames(clip, RAW_FRAMES);
     const pcm = pcmSecond();
     for (let i = 0; i < oldStreams; i++) encoders.push(new OldEncoder({ url: rtspUrl(`old-${i}`), width: WIDTH, height: HEIGHT, fps: FPS, bitrate: values.bitrate, frames, pcm }));
@@ -202,7 +205,7 @@ try {
     }, 4));
     for (let i = 0; i < oldStreams; i++) readers.push(await FrameCounter.attach(rtspUrl(`old-${i}`), FPS));
     await sleep(5000);
-    checkInterrupted();
+    interrupt.check();
     const enc0 = encoders.map((e) => cpuSeconds(e.pid));
     const relay0 = treeCpuSeconds(relay.pid).total;
     const self0b = process.cpuUsage();
@@ -214,7 +217,7 @@ try {
     const t0b = performance.now();
     log(`measuring ${oldStreams} old-design streams for ${oldSeconds} s...`);
     await sleep(oldSeconds * 1000);
-    checkInterrupted();
+    interrupt.check();
     const wallB = (performance.now() - t0b) / 1000;
     const encCpu = encoders.map((e, i) => ((cpuSeconds(e.pid) - (enc0[i] ?? 0)) / wallB) * 100);
     const relayCpu = ((treeCpuSeconds(relay.pid).total - relay0) / wallB) * 100;
@@ -316,14 +319,15 @@ try {
 }
 process.exit(exitCode);
 
-function checkInterrupted(): void {
-  if (interrupted) throw new Error('interrupted (SIGINT)');
-}
-
 function positive(s: string, flag: string): number {
   const n = Number(s);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} must be a positive number, not "${s}"`);
+  if (!Number.isFinite(n) || n <= 0) usage(`${flag} must be a positive number, not "${s}"`);
   return n;
+}
+
+function usage(problem: string): never {
+  process.stderr.write(`bench:ingest: ${problem}\n`);
+  process.exit(2);
 }
 
 function round(x: number, digits = 1): number {

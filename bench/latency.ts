@@ -12,6 +12,7 @@ import type { Browser } from 'playwright-core';
 import { CLOCK_BLOCK, CLOCK_WIDTH, decodeClock } from '../shared/clock-pattern.ts';
 import { launchChromium, openPage, waitReady, waitState, type OpenedPage } from '../test/support/browser.ts';
 import { machine, percentile, systemTicks, treeCpuSeconds } from './proc.ts';
+import { Interrupt } from './interrupt.ts';
 import { startRelayProcess, type RelayProcess } from './relay-process.ts';
 
 const PRESETS = { '480p': [854, 480], '720p': [1280, 720], '1080p': [1920, 1080] } as const;
@@ -24,28 +25,31 @@ const { values } = parseArgs({
     fps: { type: 'string', default: '30' },
   },
 });
+const usage = (problem: string): never => {
+  process.stderr.write(`bench:latency: ${problem}\n`);
+  process.exit(2);
+};
 const seconds = Number(values.seconds);
 const warmup = Number(values.warmup);
 const fps = Number(values.fps);
+if (!(seconds > 0) || !(warmup >= 0)) usage('--seconds must be positive and --warmup 0 or more');
+if (![15, 30, 60].includes(fps)) usage('--fps must be 15, 30 or 60 (what the page offers)');
 const preset = values.preset as keyof typeof PRESETS;
-if (!(preset in PRESETS)) throw new Error(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
+if (!(preset in PRESETS)) usage(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
 const [width, height] = PRESETS[preset];
 const STREAM = 'latency';
 // Only the rows holding the pattern go through the pipe: the block row scaled to the frame, rounded up to even.
 const rows = Math.min(height, 2 * Math.ceil((CLOCK_BLOCK * (width / CLOCK_WIDTH)) / 2) + 2);
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let relay: RelayProcess | undefined;
 let browser: Browser | undefined;
 let opened: OpenedPage | undefined;
 let reader: ReturnType<typeof startReader> | undefined;
 let exitCode = 0;
-let interrupted = false;
-process.once('SIGINT', () => {
-  interrupted = true;
-});
+const interrupt = new Interrupt();
+const sleep = (ms: number) => interrupt.sleep(ms);
 
 function startReader(url: string) {
   // Minimal-delay player: no input buffering (-fflags nobuffer), decoder without frame threads (-flags low_delay
@@ -79,59 +83,69 @@ try {
   const samples: number[] = [];
   let frames = 0;
   let undecodable = 0;
+  let windowFrames = 0;
+  let windowUndecodable = 0;
   let firstFrameAt = 0;
   let measureFrom = 0;
   let measureUntil = 0;
   const url = `rtsp://127.0.0.1:${relay.rtspPort}/${STREAM}`;
-  reader = startReader(url);
   let readerErr = '';
-  reader.stderr.on('data', (c: Buffer) => {
-    if (readerErr.length < 10_000) readerErr += c.toString();
-  });
-  let pending: Buffer = Buffer.alloc(0);
-  reader.stdout.on('data', (chunk: Buffer) => {
-    const now = Date.now();
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    while (pending.length >= frameBytes) {
-      const frame = pending.subarray(0, frameBytes);
-      pending = pending.subarray(frameBytes);
-      frames++;
-      const t = decodeClock(frame, width, 40);
-      if (t === undefined) {
-        undecodable++;
-        continue;
+  const attachReader = (): NonNullable<typeof reader> => {
+    const r = startReader(url);
+    r.stderr.on('data', (c: Buffer) => {
+      if (readerErr.length < 10_000) readerErr += c.toString();
+    });
+    let pending: Buffer = Buffer.alloc(0);
+    r.stdout.on('data', (chunk: Buffer) => {
+      const now = Date.now();
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      while (pending.length >= frameBytes) {
+        const frame = pending.subarray(0, frameBytes);
+        pending = pending.subarray(frameBytes);
+        frames++;
+        if (now >= measureFrom && now < measureUntil) windowFrames++;
+        const t = decodeClock(frame, width, 40);
+        if (t === undefined) {
+          undecodable++;
+          if (now >= measureFrom && now < measureUntil) windowUndecodable++;
+          continue;
+        }
+        if (firstFrameAt === 0) {
+          firstFrameAt = now;
+          measureFrom = now + warmup * 1000;
+          measureUntil = measureFrom + seconds * 1000;
+        }
+        if (now >= measureFrom && now < measureUntil) samples.push(now - t);
       }
-      if (firstFrameAt === 0) {
-        firstFrameAt = now;
-        measureFrom = now + warmup * 1000;
-        measureUntil = measureFrom + seconds * 1000;
-      }
-      if (now >= measureFrom && now < measureUntil) samples.push(now - t);
-    }
-  });
-  const readerStartedAt = Date.now();
+    });
+    return r;
+  };
+  // "live" on the page means the relay accepted the socket; its RTSP output may need a moment more to ANNOUNCE, and
+  // until then the reader gets 404 and exits: start it again until frames come.
+  const readerDeadline = Date.now() + 20_000;
+  reader = attachReader();
   while (firstFrameAt === 0) {
-    if (interrupted) throw new Error('interrupted (SIGINT)');
-    if (reader.exitCode !== null || Date.now() - readerStartedAt > 20_000) {
-      throw new Error(`the RTSP reader decoded no clock frame within 20 s (exit ${reader.exitCode}): ${readerErr.slice(-2000)}`);
+    if (reader.exitCode !== null) {
+      if (Date.now() > readerDeadline) throw new Error(`the RTSP reader decoded no clock frame within 20 s: ${readerErr.slice(-2000)}`);
+      readerErr = '';
+      await sleep(200);
+      reader = attachReader();
     }
+    if (Date.now() > readerDeadline + 5000) throw new Error(`the RTSP reader decoded no clock frame within 25 s: ${readerErr.slice(-2000)}`);
     await sleep(50);
   }
   log(`first frame ${firstFrameAt - clickedAt} ms after Go live; warming up ${warmup} s, then measuring ${seconds} s...`);
   await sleep(Math.max(0, measureFrom - Date.now()));
   const cpu0 = treeCpuSeconds(relay.pid).total;
   const sys0 = systemTicks();
-  const framesAtStart = frames;
-  const undecodableAtStart = undecodable;
   while (Date.now() < measureUntil) {
-    if (interrupted) throw new Error('interrupted (SIGINT)');
+    interrupt.check();
     if (reader.exitCode !== null) throw new Error(`the RTSP reader exited during the measurement: ${readerErr.slice(-2000)}`);
     await sleep(200);
   }
   const relayCpu = ((treeCpuSeconds(relay.pid).total - cpu0) / seconds) * 100;
   const sys1 = systemTicks();
   const pageState = await opened.page.getAttribute('[data-testid="status"]', 'data-state');
-  const measuredFrames = frames - framesAtStart;
   if (samples.length === 0) throw new Error('no frame could be read in the measurement window');
 
   const ms = (x: number) => Math.round(x);
@@ -160,9 +174,11 @@ try {
     },
     latencyMs: latency,
     frames: {
-      decodedInWindow: measuredFrames,
-      fpsInWindow: Math.round((measuredFrames / seconds) * 10) / 10,
-      undecodableClock: undecodable - undecodableAtStart,
+      decodedInWindow: windowFrames,
+      fpsInWindow: Math.round((windowFrames / seconds) * 10) / 10,
+      undecodableClockInWindow: windowUndecodable,
+      decodedTotal: frames,
+      undecodableClockTotal: undecodable,
     },
     startup: { liveAfterGoLiveMs: liveAfterMs, firstFrameAfterGoLiveMs: firstFrameAt - clickedAt },
     relayCpuPercentOfOneCore: Math.round(relayCpu * 10) / 10,

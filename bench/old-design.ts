@@ -93,9 +93,9 @@ export class OldEncoder {
     if (!this.exited) {
       this.video.end();
       this.audio.end();
-      process.kill(this.pid, 'SIGINT');
+      this.child.kill('SIGINT');
       const t = setTimeout(() => {
-        if (!this.exited) process.kill(this.pid, 'SIGKILL');
+        if (!this.exited) this.child.kill('SIGKILL');
       }, 3000);
       await this.child;
       clearTimeout(t);

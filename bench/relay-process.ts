@@ -54,22 +54,16 @@ export async function startRelayProcess(flags: string[] = [], o: { startTimeoutM
     // ffmpegs the relay owns: killed by the relay on SIGTERM; remembered so none outlives a relay that hangs.
     const children = descendants(pid).filter((c) => commandLine(c)[0]?.endsWith('ffmpeg'));
     if (!exited) {
-      process.kill(pid, 'SIGTERM');
+      kill(pid, 'SIGTERM');
       const t = setTimeout(() => {
-        if (!exited) process.kill(pid, 'SIGKILL');
+        if (!exited) kill(pid, 'SIGKILL');
       }, 10_000);
       await done;
       clearTimeout(t);
     }
     for (const c of children) {
       // Still there and still an ffmpeg (not a recycled PID): an orphan of ours.
-      if (commandLine(c)[0]?.endsWith('ffmpeg')) {
-        try {
-          process.kill(c, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
+      if (commandLine(c)[0]?.endsWith('ffmpeg')) kill(c, 'SIGKILL');
     }
   };
   const deadline = Date.now() + (o.startTimeoutMs ?? 180_000);
@@ -81,4 +75,12 @@ export async function startRelayProcess(flags: string[] = [], o: { startTimeoutM
     await new Promise((r) => setTimeout(r, 100));
   }
   return { pid, httpPort, rtspPort, log: () => stderr, stop };
+}
+
+function kill(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone (ESRCH)
+  }
 }
