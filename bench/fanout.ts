@@ -41,7 +41,7 @@ await execa('ffmpeg', [
 const rtspPort = await freePort();
 const httpPort = await freePort();
 // node --import tsx: one process, so its PID is the relay's and cleanup on exit ends it.
-const server = execa(process.execPath, ['--import', 'tsx', 'server/main.ts', '--host', '127.0.0.1', '--rtsp-port', String(rtspPort), '--http-port', String(httpPort), '--log-level', 'warn', '--max-clients', String(readers + 10)], { reject: false, stdout: 'ignore', stderr: 'inherit', cleanup: true });
+const server = execa(process.execPath, ['--import', 'tsx', 'server/main.ts', '--host', '127.0.0.1', '--rtsp-port', String(rtspPort), '--http-port', String(httpPort), '--log-level', 'warn', '--max-clients', String(readers + 10), '--max-bandwidth', '0'], { reject: false, stdout: 'ignore', stderr: 'inherit', cleanup: true });
 const url = `rtsp://127.0.0.1:${rtspPort}/bench`;
 await waitListening(rtspPort);
 const serverPid = server.pid ?? 0;
