@@ -2,7 +2,7 @@
 // long-lived things, and close() takes them down in reverse order.
 import { readFileSync } from 'node:fs';
 import { HELP, parseConfig, type Config } from './config.ts';
-import { expandOutputUrl, maskUrl, parseOutputUrl } from './egress/output-url.ts';
+import { expandOutputUrl, maskUrl, parseOutputUrl, type OutputKind } from './egress/output-url.ts';
 import { ensureWebBuilt, WEB_DIST } from './http/web-build.ts';
 import { HttpServer } from './http/server.ts';
 import { IngestServer } from './ingest/ingest-server.ts';
@@ -61,11 +61,7 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
   const relayHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const destinations = (name: string): Destination[] => [
     { url: `rtsp://${relayHost.includes(':') ? `[${relayHost}]` : relayHost}:${rtsp.port()}/${name}`, kind: 'rtsp' },
-    ...[...config.outputs, ...(config.streamOutputs[name] ?? [])].map((template) => {
-      const parsed = parseOutputUrl(template);
-      if (!parsed.ok) throw parsed.error; // checked in parseConfig already
-      return { url: expandOutputUrl(template, name), kind: parsed.value.kind };
-    }),
+    ...[...config.outputs, ...(config.streamOutputs[name] ?? [])].map((t) => ({ url: expandOutputUrl(t, name), kind: outputKind(t) })),
   ];
   const ingest = new IngestServer({
     logger: logger.child({ component: 'ingest' }),
@@ -88,7 +84,7 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     registry,
     rtspPort: () => rtsp.port(),
     rtspPlayers: (name) => rtsp.playersOf(name),
-    outputs: () => config.outputs.map((t) => ({ url: maskUrl(t), kind: parseOutputUrl(t).ok && t.startsWith('rtmp') ? 'rtmp' : 'rtsp' })),
+    outputs: () => config.outputs.map((t) => ({ url: maskUrl(t), kind: outputKind(t) })),
     allowOrigins: config.allowOrigins,
     ...(config.publishToken !== undefined ? { publishToken: config.publishToken } : {}),
     ...(config.tls ? { tls: config.tls } : {}),
@@ -113,6 +109,13 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
       await rtsp.close();
     },
   };
+}
+
+/** Output templates were checked by parseConfig; this only reads their kind. */
+function outputKind(template: string): OutputKind {
+  const parsed = parseOutputUrl(template);
+  if (!parsed.ok) throw parsed.error;
+  return parsed.value.kind;
 }
 
 async function main(): Promise<void> {

@@ -86,6 +86,8 @@ export class RtspServer {
   private sweepTimer: NodeJS.Timeout | undefined;
   private nextConnectionId = 1;
   private closing: Promise<void> | undefined;
+  /** What each connection ANNOUNCEd, until its SETUP with mode=record creates the session. */
+  private readonly announcedByConn = new WeakMap<RtspConnection, { name: string; sdp: SessionDescription; uri: string }>();
   /** UDP packets dropped because they came from an address that did not set the session up. */
   foreignPackets = 0;
 
@@ -240,8 +242,6 @@ export class RtspServer {
     conn.logger.info('describe', { stream: t.value.name });
     return reply(200, [['Content-Base', base], ['Content-Type', 'application/sdp']], sdp);
   }
-
-  private announcedByConn = new WeakMap<RtspConnection, { name: string; sdp: SessionDescription; uri: string }>();
 
   private async announce(conn: RtspConnection, req: RtspRequest): Promise<Respond> {
     const t = this.target(req);

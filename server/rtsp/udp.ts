@@ -14,11 +14,12 @@ export interface UdpPair {
 export class UdpPortPool {
   private next: number;
   private readonly inUse = new Set<number>();
+  private readonly o: { host: string; min: number; max: number };
 
-  constructor(private readonly o: { host: string; min: number; max: number }) {
-    if (o.min % 2 !== 0) o = { ...o, min: o.min + 1 };
-    this.o = o;
-    this.next = o.min;
+  constructor(o: { host: string; min: number; max: number }) {
+    // RTP takes the even port of each pair.
+    this.o = { ...o, min: o.min + (o.min % 2) };
+    this.next = this.o.min;
   }
 
   /** Bind the next free pair, skipping ports something else holds. Fails when the whole range is busy. */
