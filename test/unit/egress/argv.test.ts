@@ -46,7 +46,7 @@ describe('buildFfmpegArgs', () => {
     expect(args({ kind: 'rtmp', url, hasAudio: true })).toEqual([
       ...HEAD,
       '-map', '0:v:0', '-map', '0:a:0',
-      '-c:v', 'copy', '-c:a', 'aac', '-b:a', '128k', '-ar', '48000',
+      '-c:v', 'copy', '-c:a', 'aac', '-aac_coder', 'fast', '-b:a', '128k', '-ar', '48000',
       '-avoid_negative_ts', 'make_zero',
       '-f', 'flv', '-flvflags', 'no_duration_filesize', '-rw_timeout', '10000000', '-tcp_nodelay', '1',
       url,
@@ -58,7 +58,7 @@ describe('buildFfmpegArgs', () => {
     expect(args({ kind: 'rtmp', url, hasAudio: true, aacSampleRate: 44100, aacBitrate: '160k' })).toEqual([
       ...HEAD,
       '-map', '0:v:0', '-map', '0:a:0',
-      '-c:v', 'copy', '-c:a', 'aac', '-b:a', '160k', '-ar', '44100',
+      '-c:v', 'copy', '-c:a', 'aac', '-aac_coder', 'fast', '-b:a', '160k', '-ar', '44100',
       '-avoid_negative_ts', 'make_zero',
       '-f', 'flv', '-flvflags', 'no_duration_filesize', '-rw_timeout', '10000000', '-tcp_nodelay', '1',
       url,
