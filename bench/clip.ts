@@ -18,7 +18,7 @@ export interface ClipOptions {
   videoBitrate: string;
   audioBitrate: string;
   /**
-   * testsrc2: ffmpeg's synthetic card, cheap for an encoder. noisy: the same with temporal noise like a camera
+   * testsrc2: ffmpeg's synthetic card, cheap for an encoder. noisy: the same with temporal noise like a camera (and pink noise under the tone, like a microphone)
    * sensor's, which costs libx264 about 1.5× as much at the same bitrate (matters to the old design only: the new one
    * copies bytes, whose cost depends on the bitrate, not the picture).
    */
@@ -59,7 +59,11 @@ export async function buildClip(o: ClipOptions): Promise<Clip> {
     '-hide_banner', '-v', 'error', '-y',
     // -t as an input option on each: an output -t would bind to the first output only, leaving the sine endless.
     '-t', String(o.seconds), '-f', 'lavfi', '-i', source,
-    '-t', String(o.seconds), '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    // noisy: a microphone-like signal (pink noise under a tone) instead of a pure sine, which is atypically cheap
+    // or dear for audio coders (ffmpeg's fast AAC coder is slower on a pure tone, faster on real sound).
+    '-t', String(o.seconds), '-f', 'lavfi', '-i', o.content === 'noisy'
+      ? 'anoisesrc=color=pink:amplitude=0.2:sample_rate=48000[n];sine=frequency=220:sample_rate=48000[s];[n][s]amix=inputs=2'
+      : 'sine=frequency=440:sample_rate=48000',
     ...video, ...audio,
   ], { timeout: 120_000 });
   const h264 = new Uint8Array(readFileSync(h264Path));
