@@ -67,6 +67,10 @@ const got = clients.map((c, i) => c.totalBytes - (startBytes[i] ?? 0));
 const expectedBytes = (parseRate(values.bitrate) + 64_000) / 8 * elapsed;
 const closedEarly = clients.filter((c) => (c as unknown as { socket: net.Socket }).socket.destroyed).length;
 
+// The relay's own view: players it skipped to a keyframe or disconnected for falling behind.
+const api = (await (await fetch(`http://127.0.0.1:${httpPort}/api/streams`)).json()) as Array<{ name: string; playerDrops?: { skips: number; disconnected: number } }>;
+const drops = api.find((s) => s.name === 'bench')?.playerDrops ?? { skips: -1, disconnected: -1 };
+
 for (const c of clients) void c.close();
 publisher.kill('SIGINT');
 server.kill('SIGTERM');
@@ -81,12 +85,13 @@ const result = {
   perReaderBytes: { min: Math.min(...got), median: median(got), expectedApprox: Math.round(expectedBytes) },
   readersBelow95PercentOfMedian: got.filter((b) => b < 0.95 * median(got)).length,
   readersDisconnected: closedEarly,
+  drops: { relaySkipsToKeyframe: drops.skips, relayDisconnects: drops.disconnected },
   targets: { cpuPercentPerReader: 0.1, minShareOfMedian: 0.95 },
 };
 process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 process.stderr.write(
   `\n  readers ${readers}  server CPU ${result.server.cpuPercentOfOneCore}% of a core (${result.server.cpuPercentPerReader}%/reader)  RSS ${result.server.rssMiB} MiB\n` +
-    `  bytes/reader min ${result.perReaderBytes.min}  median ${result.perReaderBytes.median}  below 95%: ${result.readersBelow95PercentOfMedian}  disconnected: ${closedEarly}\n`,
+    `  bytes/reader min ${result.perReaderBytes.min}  median ${result.perReaderBytes.median}  below 95%: ${result.readersBelow95PercentOfMedian}  disconnected: ${closedEarly}  relay skips: ${drops.skips}  relay drops: ${drops.disconnected}\n`,
 );
 process.exit(0);
 

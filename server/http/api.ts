@@ -15,11 +15,17 @@ export interface StreamJson {
   audio?: { codec: string; sampleRate?: number; channels?: number };
   ingestKbps: number;
   rtspPlayers: number;
+  /** Relay players of this stream skipped to a keyframe for falling behind, and disconnected for staying behind. */
+  playerDrops: { skips: number; disconnected: number };
   outputs: OutputStatus[];
 }
 
 export function listStreams(registry: StreamRegistry, ingest: IngestServer, rtspPlayers: (name: string) => number): StreamJson[] {
   const out = new Map<string, StreamJson>();
+  const drops = (name: string) => {
+    const snap = registry.get(name)?.snapshot();
+    return { skips: snap?.readerSkips ?? 0, disconnected: snap?.readersDropped ?? 0 };
+  };
   for (const s of ingest.list()) {
     const v = s.track('video');
     const a = s.track('audio');
@@ -32,6 +38,7 @@ export function listStreams(registry: StreamRegistry, ingest: IngestServer, rtsp
       ...(a ? { audio: { codec: a.codec, ...opt('sampleRate', a.sampleRate), ...opt('channels', a.channels) } } : {}),
       ingestKbps: Math.round(s.ingestKbps()),
       rtspPlayers: rtspPlayers(s.name),
+      playerDrops: drops(s.name),
       outputs: s.outputStatus(),
     });
   }
@@ -46,6 +53,7 @@ export function listStreams(registry: StreamRegistry, ingest: IngestServer, rtsp
       ...(stream ? rtspMedia(stream) : {}),
       ingestKbps: snap.ingestKbps,
       rtspPlayers: rtspPlayers(snap.name),
+      playerDrops: { skips: snap.readerSkips, disconnected: snap.readersDropped },
       outputs: [],
     });
   }

@@ -106,6 +106,9 @@ describe('a stalled reader', () => {
     expect(s.readerSkips).toBeGreaterThanOrEqual(1);
     expect(s.readers).toBe(3);
     expect(t.relay.rtsp.playersOf(name)).toBe(3);
+    // Operators see the same in the API.
+    const api = (await (await fetch(`http://127.0.0.1:${t.relay.http.port()}/api/streams`)).json()) as Array<{ name: string; playerDrops: { skips: number; disconnected: number } }>;
+    expect(api.find((x) => x.name === name)?.playerDrops).toEqual({ skips: s.readerSkips, disconnected: 1 });
     expect(t.logs.some((l) => l.event === 'reader-behind')).toBe(true);
     const dropped = t.logs.find((l) => l.event === 'reader-dropped');
     expect(dropped).toMatchObject({ level: 'warn', reason: 'too-slow' });
