@@ -94,16 +94,14 @@ export class Broadcast {
       this.fail(asPageError(err, 'capture-failed'));
       return;
     }
-    if (this.stopping) {
-      this.capture.stop();
-      return;
-    }
+    if (this.stoppedMeanwhile()) return;
     if (this.settings.record) {
       try {
         this.recorderClass = (await import('./recorder.ts')).LocalRecorder;
       } catch (err) {
         events.notice(`The local recording is unavailable: ${asPageError(err).message}`);
       }
+      if (this.stoppedMeanwhile()) return;
     }
     events.preview(this.capture.stream);
     this.capture.video.addEventListener('ended', () => {
@@ -130,6 +128,16 @@ export class Broadcast {
     this.audio?.start();
     state.to('connecting', 'Encoding; connecting to the server…');
     this.statsTimer = setInterval(() => this.tick(), 1000);
+  }
+
+  /**
+   * Stop was pressed while start() awaited something: teardown may already have run (and set idle), so start() must
+   * build nothing more. Stops the capture in case teardown ran before it existed.
+   */
+  private stoppedMeanwhile(): boolean {
+    if (!this.stopping) return false;
+    this.capture?.stop();
+    return true;
   }
 
   /** Stop: last frames out, socket closed with 1000, tracks stopped, recording offered. Idempotent. */

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { waitState } from '../support/browser.ts';
+import { stateLog, waitState } from '../support/browser.ts';
 import { ffprobe } from '../support/ffmpeg.ts';
 import { usePageHarness } from '../support/page-harness.ts';
 
@@ -37,6 +37,29 @@ describe('publisher page: local recording', () => {
     const duration = Number(info.format?.['duration']);
     expect(duration).toBeGreaterThan(1.5);
     expect(duration).toBeLessThan(10);
+    expect(p.errors).toEqual([]);
+  });
+
+  it('Stop while the recorder module is still loading leaves the page idle, with nothing started behind it', async () => {
+    const { s, p } = await h.start('?stream=rec3&source=canvas&audio=none&preset=480p&record=1');
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    await p.page.route('**/assets/recorder-*.js', async (route) => {
+      await held;
+      await route.continue();
+    });
+    await p.page.getByRole('button', { name: /Go live/ }).click();
+    await waitState(p.page, 'connecting');
+    await p.page.waitForTimeout(300); // the canvas is up; start() now awaits the held import
+    await p.page.getByRole('button', { name: 'Stop' }).click();
+    await waitState(p.page, 'idle');
+    release();
+    await p.page.waitForTimeout(1500);
+    expect(await stateLog(p.page)).toEqual(['idle', 'connecting', 'idle']);
+    expect(await p.page.textContent('#stat-bitrate')).toBe('–'); // no stats timer ticking behind an idle page
+    expect(s.connections).toHaveLength(0);
+    expect(await p.page.isHidden('#preview-empty')).toBe(false);
+    expect(await p.page.getByRole('button', { name: /Go live/ }).isEnabled()).toBe(true);
     expect(p.errors).toEqual([]);
   });
 
