@@ -154,27 +154,46 @@ export class Broadcast {
     void this.stop();
   }
 
+  /** Never rejects: every step runs even if one before it threw, so the page always gets back to idle. */
   private async teardown(): Promise<void> {
     clearInterval(this.statsTimer);
     clearTimeout(this.audioTimer);
-    // Encoders first: their flush hands the last frames to the uplink and the recording.
-    await Promise.all([this.video?.close(), this.audio?.close()]);
-    await this.uplink?.close();
-    this.capture?.stop();
-    this.deps.events.preview(undefined);
-    this.finishRecording();
+    const steps: Array<() => unknown> = [
+      // Encoders first: their flush hands the last frames to the uplink and the recording.
+      () => Promise.all([this.video?.close(), this.audio?.close()]),
+      () => this.uplink?.close(),
+      () => this.capture?.stop(),
+      () => this.deps.events.preview(undefined),
+      () => this.finishRecording(),
+    ];
+    const problems: string[] = [];
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (err) {
+        problems.push(asPageError(err).message);
+      }
+    }
+    if (problems.length > 0) this.deps.events.notice(`Stopping was not clean (${problems.join('; ')}). If the camera or microphone light stays on, reload the page.`);
   }
 
   private finishRecording(): void {
     if (!this.settings.record) return;
     const r = this.recorder;
-    const file = r?.finish();
-    if (!file) {
-      this.deps.events.recording(undefined, r?.failure ? `The local recording failed: ${r.failure}` : 'Nothing was recorded (no keyframe was encoded).');
+    let file: Blob | undefined;
+    try {
+      file = r?.finish();
+      if (file) {
+        const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
+        this.deps.events.recording({ url: URL.createObjectURL(file), fileName: `${this.settings.stream}-${stamp}.mp4`, bytes: file.size }, '');
+        return;
+      }
+    } catch (err) {
+      // mp4-muxer's finalize() writes the whole file in memory at once; that is where a long recording can fail.
+      this.deps.events.recording(undefined, `The local copy could not be written (${asPageError(err).message}); the broadcast itself stopped normally. Record shorter broadcasts, or record from the RTSP output instead.`);
       return;
     }
-    const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
-    this.deps.events.recording({ url: URL.createObjectURL(file), fileName: `${this.settings.stream}-${stamp}.mp4`, bytes: file.size }, '');
+    this.deps.events.recording(undefined, r?.failure ? `The local recording failed: ${r.failure}` : 'Nothing was recorded (no keyframe was encoded).');
   }
 
   private onVideo(chunk: EncodedVideoChunk, meta: EncodedVideoChunkMetadata | undefined, mediaUs: number): void {
@@ -194,7 +213,21 @@ export class Broadcast {
     const data = new Uint8Array(chunk.byteLength);
     chunk.copyTo(data);
     this.uplink?.sendVideo({ data, timestamp: placed.timestamp, duration: placed.duration, keyframe: chunk.type === 'key' });
-    this.recorder?.addVideo(chunk, meta, toMicros(placed.timestamp, VIDEO_TIMESCALE));
+    this.recordVideo(chunk, meta, toMicros(placed.timestamp, VIDEO_TIMESCALE));
+  }
+
+  private recordVideo(chunk: EncodedVideoChunk, meta: EncodedVideoChunkMetadata | undefined, timestampUs: number): void {
+    this.record((r) => r.addVideo(chunk, meta, timestampUs));
+  }
+
+  private record(add: (r: LocalRecorder) => void): void {
+    const r = this.recorder;
+    if (!r || r.full) return;
+    add(r);
+    if (r.full) {
+      const mib = Math.round(r.maxBytes / 1024 / 1024);
+      this.deps.events.notice(`The local recording reached ${mib} MiB, the most this page holds in memory, so it stopped there; the broadcast goes on. Press Stop to save what was recorded.`);
+    }
   }
 
   private onAudio(chunk: EncodedAudioChunk, meta: EncodedAudioChunkMetadata | undefined, mediaUs: number): void {
@@ -206,7 +239,7 @@ export class Broadcast {
     const data = new Uint8Array(chunk.byteLength);
     chunk.copyTo(data);
     if (this.uplinkHasAudio) this.uplink?.sendAudio({ data, timestamp: placed.timestamp, duration: placed.duration, keyframe: true });
-    this.recorder?.addAudio(chunk, meta, toMicros(placed.timestamp, AUDIO_TIMESCALE));
+    this.record((r) => r.addAudio(chunk, meta, toMicros(placed.timestamp, AUDIO_TIMESCALE)));
   }
 
   /** The hello and the fMP4 tracks once the encoders have said what they produce; undefined until then. */

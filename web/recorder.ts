@@ -8,6 +8,13 @@ export interface RecorderTracks {
   audio?: { channels: number; sampleRate: number };
 }
 
+/**
+ * How many bytes of media the recording holds at most. mp4-muxer keeps every sample until finalize() and then writes
+ * the file into an ArrayBuffer that grows by doubling, so just under 1 GiB of media (about 50 min at 2.5 Mbit/s)
+ * keeps that buffer at 1 GiB instead of 2.
+ */
+export const MAX_RECORDING_BYTES = 960 * 1024 * 1024;
+
 export class LocalRecorder {
   private readonly muxer: Muxer<ArrayBufferTarget>;
   private started = false;
@@ -15,9 +22,15 @@ export class LocalRecorder {
   private finished = false;
   /** Why recording stopped early, if it did; the broadcast itself goes on. */
   failure: string | undefined;
+  /** Set when the recording reached its size bound: it keeps what it has and takes no more; the broadcast goes on. */
+  full = false;
   private bytes = 0;
 
-  constructor(tracks: RecorderTracks) {
+  constructor(
+    tracks: RecorderTracks,
+    /** The bound on held media, in bytes. */
+    readonly maxBytes = MAX_RECORDING_BYTES,
+  ) {
     this.muxer = new Muxer({
       target: new ArrayBufferTarget(),
       fastStart: 'in-memory',
@@ -34,7 +47,7 @@ export class LocalRecorder {
   }
 
   addVideo(chunk: EncodedVideoChunk, meta: EncodedVideoChunkMetadata | undefined, timestampUs: number): void {
-    if (this.finished) return;
+    if (this.finished || this.isFull(chunk.byteLength)) return;
     if (!this.started) {
       // A file must open on a keyframe that carries the decoder configuration (the avcC).
       if (chunk.type !== 'key' || !meta?.decoderConfig) return;
@@ -47,7 +60,7 @@ export class LocalRecorder {
 
   addAudio(chunk: EncodedAudioChunk, meta: EncodedAudioChunkMetadata | undefined, timestampUs: number): void {
     // Audio from before the first keyframe would move the file's time origin under the video already written.
-    if (this.finished || !this.started || timestampUs < this.startUs) return;
+    if (this.finished || !this.started || timestampUs < this.startUs || this.isFull(chunk.byteLength)) return;
     this.guard(() => this.muxer.addAudioChunk(chunk, meta, timestampUs));
     this.bytes += chunk.byteLength;
   }
@@ -60,6 +73,12 @@ export class LocalRecorder {
     if (this.failure !== undefined) return undefined;
     this.muxer.finalize();
     return new Blob([this.muxer.target.buffer], { type: 'video/mp4' });
+  }
+
+  /** True once adding `bytes` more would pass the bound; the file then ends at the last sample it took. */
+  private isFull(bytes: number): boolean {
+    if (!this.full && this.bytes + bytes > this.maxBytes) this.full = true;
+    return this.full;
   }
 
   private guard(add: () => void): void {

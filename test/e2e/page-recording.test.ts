@@ -63,6 +63,25 @@ describe('publisher page: local recording', () => {
     expect(p.errors).toEqual([]);
   });
 
+  it('a local copy that cannot be written still ends idle, says why, and Go live works again', async () => {
+    const { s, p } = await h.start('?stream=rec4&source=canvas&audio=none&preset=480p&record=1', {}, async (o) => {
+      // Where a long recording fails for real: turning the finished file into a download (or mp4-muxer's finalize).
+      await o.page.addInitScript(() => {
+        URL.createObjectURL = () => {
+          throw new DOMException('Array buffer allocation failed', 'NotReadableError');
+        };
+      });
+    });
+    await p.page.getByRole('button', { name: /Go live/ }).click();
+    await waitState(p.page, 'live');
+    await s.waitFor(() => (s.connections[0]?.binaries.length ?? 0) > 20, '20 fragments');
+    await p.page.getByRole('button', { name: 'Stop' }).click();
+    expect(await waitState(p.page, 'idle')).toMatch(/^Stopped/);
+    expect(await p.page.textContent('#recording')).toMatch(/local copy could not be written \(Array buffer allocation failed\); the broadcast itself stopped normally/);
+    await p.page.waitForSelector('#go-live:not([disabled])');
+    expect(p.errors).toEqual([]);
+  });
+
   it('records the camera with the ?record=1 parameter, audio-free', async () => {
     const { s, p } = await h.start('?stream=rec2&source=camera&audio=none&preset=480p&record=1');
     expect(await p.page.isChecked('#record')).toBe(true);
