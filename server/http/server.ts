@@ -74,7 +74,13 @@ export class HttpServer {
   }
 
   private async request(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      res.writeHead(400, { 'Content-Type': 'text/plain' }).end('malformed request target\n');
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('only GET here\n');
       return;
@@ -103,18 +109,24 @@ export class HttpServer {
   }
 
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node removes its own error handler before 'upgrade': a reset during our answer must not crash the process.
+    socket.on('error', () => {});
     const deny = (status: number, message: string) => {
       this.o.logger.warn('ws-denied', { status, message, origin: req.headers.origin, remote: req.socket.remoteAddress });
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(message) + 1}\r\n\r\n${message}\n`);
     };
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== PUBLISH_PATH) return deny(404, `WebSocket publishing is at ${PUBLISH_PATH}`);
+    let pathname: string;
+    try {
+      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      return deny(400, 'malformed request target');
+    }
+    if (pathname !== PUBLISH_PATH) return deny(404, `WebSocket publishing is at ${PUBLISH_PATH}`);
     // Cross-site WebSocket hijacking: a browser always sends Origin; a page from elsewhere must not publish here.
     const origin = req.headers.origin;
     if (origin !== undefined && !this.originAllowed(origin, req.headers.host)) {
       return deny(403, `pages from ${origin.slice(0, 100)} may not publish here; start the server with --allow-origin ${origin.slice(0, 100)} to allow it`);
     }
-    socket.on('error', () => {});
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const remote = normalizeAddress(req.socket.remoteAddress ?? '');
       this.o.ingest.handle(ws, `${remote}:${req.socket.remotePort ?? 0}`, isLoopbackAddress(remote));
