@@ -67,6 +67,8 @@ export class Broadcast {
   private readonly audioTimeline = new TrackTimeline({ jumpTicks: AUDIO_TIMESCALE, snapTicks: toTicks(30_000, AUDIO_TIMESCALE) });
   private videoConfig: VideoEncoderConfig | undefined;
   private avcC: Uint8Array | undefined;
+  /** The last decoderConfig the video encoder gave (it comes with one output only), for a recorder made later. */
+  private videoDecoderConfig: VideoDecoderConfig | undefined;
   private audioInfo: AudioTrackInfo | undefined;
   private opusPreSkip: number | undefined;
   private audioGaveUp = false;
@@ -197,6 +199,7 @@ export class Broadcast {
   }
 
   private onVideo(chunk: EncodedVideoChunk, meta: EncodedVideoChunkMetadata | undefined, mediaUs: number): void {
+    if (meta?.decoderConfig) this.videoDecoderConfig = meta.decoderConfig;
     const description = meta?.decoderConfig?.description;
     if (description) {
       const avcC = bytesOf(description);
@@ -283,7 +286,7 @@ export class Broadcast {
     this.uplinkHasAudio = setup.tracks.audio !== undefined;
     if (this.recorderClass) {
       this.recorder = new this.recorderClass({
-        video: { width: this.videoConfig.width, height: this.videoConfig.height, framerate: this.settings.fps },
+        video: { width: this.videoConfig.width, height: this.videoConfig.height, framerate: this.settings.fps, decoderConfig: this.videoDecoderConfig },
         ...(this.audioInfo && !this.audioGaveUp ? { audio: { channels: this.audioInfo.channels, sampleRate: AUDIO_TIMESCALE } } : {}),
       });
     }

@@ -4,7 +4,17 @@
 import { ArrayBufferTarget, Muxer } from 'mp4-muxer';
 
 export interface RecorderTracks {
-  video: { width: number; height: number; framerate: number };
+  video: {
+    width: number;
+    height: number;
+    framerate: number;
+    /**
+     * The encoder's configuration so far, if it has output anything. WebCodecs puts decoderConfig only on the first
+     * output after configure() (WebCodecs §6.5 "output EncodedVideoChunks"), which may have gone by before this
+     * recorder existed.
+     */
+    decoderConfig?: VideoDecoderConfig | undefined;
+  };
   audio?: { channels: number; sampleRate: number };
 }
 
@@ -25,12 +35,14 @@ export class LocalRecorder {
   /** Set when the recording reached its size bound: it keeps what it has and takes no more; the broadcast goes on. */
   full = false;
   private bytes = 0;
+  private decoderConfig: VideoDecoderConfig | undefined;
 
   constructor(
     tracks: RecorderTracks,
     /** The bound on held media, in bytes. */
     readonly maxBytes = MAX_RECORDING_BYTES,
   ) {
+    this.decoderConfig = tracks.video.decoderConfig;
     this.muxer = new Muxer({
       target: new ArrayBufferTarget(),
       fastStart: 'in-memory',
@@ -48,9 +60,12 @@ export class LocalRecorder {
 
   addVideo(chunk: EncodedVideoChunk, meta: EncodedVideoChunkMetadata | undefined, timestampUs: number): void {
     if (this.finished || this.isFull(chunk.byteLength)) return;
+    if (meta?.decoderConfig) this.decoderConfig = meta.decoderConfig;
     if (!this.started) {
-      // A file must open on a keyframe that carries the decoder configuration (the avcC).
-      if (chunk.type !== 'key' || !meta?.decoderConfig) return;
+      // A file must open on a keyframe and hand mp4-muxer the decoder configuration (the avcC) with it.
+      const decoderConfig = this.decoderConfig;
+      if (chunk.type !== 'key' || !decoderConfig) return;
+      meta = { ...meta, decoderConfig };
       this.started = true;
       this.startUs = timestampUs;
     }

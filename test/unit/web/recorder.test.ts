@@ -72,6 +72,18 @@ describe('LocalRecorder', () => {
     expect(counts['audio']).toBeGreaterThan(90);
   });
 
+  it('opens on a keyframe without decoderConfig when it was made after the encoder gave its configuration', async () => {
+    expect(new LocalRecorder(tracks).finish()).toBeUndefined();
+    const lost = new LocalRecorder(tracks);
+    feed(lost, 30, { videoMeta: undefined }); // the output that carried decoderConfig went by before this recorder
+    expect(lost.finish()).toBeUndefined();
+    const r = new LocalRecorder({ ...tracks, video: { ...tracks.video, decoderConfig: videoConfig.decoderConfig } });
+    feed(r, 30, { videoMeta: undefined });
+    const { info, counts } = await demux(r.finish()!);
+    expect(info.tracks[0]).toMatchObject({ codec: 'avc1.64001e' });
+    expect(counts['video']).toBe(30);
+  });
+
   it('stops taking media at its size bound and still finishes a playable file', async () => {
     const all = video.samples.slice(0, 60).reduce((n, s) => n + s.data.length, 0);
     const r = new LocalRecorder(tracks, Math.floor(all / 2));
