@@ -35,6 +35,8 @@ export class LocalRecorder {
   /** Set when the recording reached its size bound: it keeps what it has and takes no more; the broadcast goes on. */
   full = false;
   private bytes = 0;
+  /** Made without audio (the microphone was late or absent): audio that turns up later is left out, not an error. */
+  private readonly hasAudio: boolean;
   private decoderConfig: VideoDecoderConfig | undefined;
 
   constructor(
@@ -43,6 +45,7 @@ export class LocalRecorder {
     readonly maxBytes = MAX_RECORDING_BYTES,
   ) {
     this.decoderConfig = tracks.video.decoderConfig;
+    this.hasAudio = tracks.audio !== undefined;
     this.muxer = new Muxer({
       target: new ArrayBufferTarget(),
       fastStart: 'in-memory',
@@ -75,7 +78,7 @@ export class LocalRecorder {
 
   addAudio(chunk: EncodedAudioChunk, meta: EncodedAudioChunkMetadata | undefined, timestampUs: number): void {
     // Audio from before the first keyframe would move the file's time origin under the video already written.
-    if (this.finished || !this.started || timestampUs < this.startUs || this.isFull(chunk.byteLength)) return;
+    if (!this.hasAudio || this.finished || !this.started || timestampUs < this.startUs || this.isFull(chunk.byteLength)) return;
     this.guard(() => this.muxer.addAudioChunk(chunk, meta, timestampUs));
     this.bytes += chunk.byteLength;
   }

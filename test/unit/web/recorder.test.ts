@@ -84,6 +84,14 @@ describe('LocalRecorder', () => {
     expect(counts['video']).toBe(30);
   });
 
+  it('leaves out audio that arrives when it was made without an audio track (a late microphone)', async () => {
+    const r = new LocalRecorder({ video: tracks.video });
+    feed(r, 30);
+    expect(r.failure).toBeUndefined();
+    const { counts } = await demux(r.finish()!);
+    expect(counts).toEqual({ video: 30 });
+  });
+
   it('stops taking media at its size bound and still finishes a playable file', async () => {
     const all = video.samples.slice(0, 60).reduce((n, s) => n + s.data.length, 0);
     const r = new LocalRecorder(tracks, Math.floor(all / 2));
