@@ -14,7 +14,7 @@ import { RtspConnection, type Handled } from './connection.ts';
 import { writeInterleaved } from './interleaved.ts';
 import { getHeader, reasonPhrase, type Header, type MessageLimits, type RtspRequest } from './message.ts';
 import { codecOf, parseSdp, writeSdp, type SessionDescription } from './sdp.ts';
-import { PlayerSink, RtspSession, rtcpBye, type TrackTransport } from './session.ts';
+import { PlayerSink, RtspSession, rtcpBye, udpSend, type TrackTransport } from './session.ts';
 import { parseTransport, writeTransport, type TransportSpec } from './transport.ts';
 import { UdpPortPool } from './udp.ts';
 import { parseTarget, playerTrack, type RtspTarget } from './uri.ts';
@@ -315,6 +315,7 @@ export class RtspServer {
       answer = { protocol: 'RTP/AVP/TCP', lowerTransport: 'TCP', delivery: 'unicast', interleaved: channels, extra: [] };
     } else {
       if (!spec.clientPort) return refuse(461, 'UDP transport needs client_port=N-M');
+      if (spec.clientPort.some((p) => p < 1 || p > 65535)) return refuse(461, 'client_port must name ports 1-65535');
       // Never send to anyone but the requester: a destination= naming another host is refused, not obeyed.
       if (spec.destination !== undefined && spec.destination !== conn.remoteAddress) return refuse(461, 'destination must be the requesting client');
       let pair;
@@ -472,7 +473,7 @@ export class RtspServer {
     for (const [track, t] of session.transports) {
       const bye = rtcpBye(stream.ssrcOf(track) ?? 0);
       if (t.kind === 'tcp') session.conn.write(writeInterleaved(t.rtcpChannel, bye));
-      else t.pair.rtcp.send(bye, t.peerRtcpPort, t.peer);
+      else udpSend(() => t.pair.rtcp.send(bye, t.peerRtcpPort, t.peer));
     }
   }
 

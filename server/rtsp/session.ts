@@ -111,14 +111,16 @@ export class PlayerSink implements ReaderSink {
       return;
     }
     // UDP: one datagram per RTP packet is the protocol; there is no batching send in Node's dgram.
-    for (const p of unit.packets) t.pair.rtp.send(p, t.peerRtpPort, t.peer);
+    udpSend(() => {
+      for (const p of unit.packets) t.pair.rtp.send(p, t.peerRtpPort, t.peer);
+    });
   }
 
   sendRtcp(track: number, packet: Uint8Array): void {
     const t = this.session.state === 'closed' ? undefined : this.session.transports.get(track);
     if (!t) return;
     if (t.kind === 'tcp') this.session.conn.write(writeInterleaved(t.rtcpChannel, packet));
-    else t.pair.rtcp.send(packet, t.peerRtcpPort, t.peer);
+    else udpSend(() => t.pair.rtcp.send(packet, t.peerRtcpPort, t.peer));
   }
 
   backlog(): number {
@@ -131,5 +133,14 @@ export class PlayerSink implements ReaderSink {
 
   end(reason: ReaderEndReason): void {
     this.session.onEnd(reason);
+  }
+}
+
+/** dgram.send throws synchronously on a closed socket or a bad port; one player's socket must never stop the fan-out. */
+export function udpSend(send: () => void): void {
+  try {
+    send();
+  } catch {
+    // The session is being closed, or its peer gave a port we cannot send to; the sweep ends it.
   }
 }

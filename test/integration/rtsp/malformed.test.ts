@@ -52,6 +52,8 @@ describe('malformed and oversized requests', () => {
     { what: 'SETUP with an unknown transport', req: () => requestText('SETUP', `${url}/trackID=0`, [['CSeq', '1'], ['Transport', 'RAW/RAW/UDP;unicast;client_port=5000-5001']]), status: 461 },
     { what: 'SETUP with multicast', req: () => requestText('SETUP', `${url}/trackID=0`, [['CSeq', '1'], ['Transport', 'RTP/AVP;multicast;port=5000-5001']]), status: 461 },
     { what: 'SETUP without Transport', req: () => requestText('SETUP', `${url}/trackID=0`, [['CSeq', '1']]), status: 461 },
+    { what: 'SETUP with client_port 0 (dgram would throw on send)', req: () => requestText('SETUP', `${url}/trackID=0`, [['CSeq', '1'], ['Transport', 'RTP/AVP;unicast;client_port=0-1']]), status: 461 },
+    { what: 'SETUP with an RTCP client port of 0', req: () => requestText('SETUP', `${url}/trackID=0`, [['CSeq', '1'], ['Transport', 'RTP/AVP;unicast;client_port=5000-0']]), status: 461 },
     { what: 'SETUP with mode=record without ANNOUNCE', req: () => requestText('SETUP', `${url}/streamid=0`, [['CSeq', '1'], ['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1;mode=record']]), status: 455 },
     { what: 'DESCRIBE of an unknown NAME', req: () => requestText('DESCRIBE', t.url('nobody-here'), [['CSeq', '1']]), status: 404 },
     { what: 'SETUP of a track that does not exist', req: () => requestText('SETUP', `${url}/trackID=7`, [['CSeq', '1'], ['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1']]), status: 404 },
