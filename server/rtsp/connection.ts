@@ -33,6 +33,8 @@ export interface ConnectionOptions {
 const DOLLAR = 0x24;
 /** Requests a client may send before reading the answers; RTSP clients send one or two. */
 const MAX_PIPELINED = 16;
+/** An unfinished request may hold this much: 64 KiB of headers plus the 64 KiB body limit. */
+const MAX_PARTIAL_REQUEST = 128 * 1024;
 
 export class RtspConnection {
   readonly id: string;
@@ -113,6 +115,11 @@ export class RtspConnection {
     }
     if (offset < buf.length) {
       buf = buf.subarray(offset);
+      if (buf[0] !== DOLLAR && buf.length > MAX_PARTIAL_REQUEST) {
+        // Re-parsing a huge unfinished header section on every chunk would cost CPU; no real client sends one.
+        this.fail(new ProtocolError('request-too-large', `request headers and body over ${MAX_PARTIAL_REQUEST} bytes`, 400));
+        return;
+      }
       this.pending = buf;
       // A partial interleaved frame completes within one RTP packet's time; a partial request gets 10 s.
       if (buf[0] !== DOLLAR) this.armPartialTimer();
@@ -170,11 +177,15 @@ export class RtspConnection {
       return;
     }
     this.inFlight++;
+    // Read nothing more until the answers are out: frames that follow a pending request queue up in memory, so a
+    // client must not be able to pile them up behind a slow (delayed 401) answer. TCP flow control holds the rest.
+    if (this.inFlight === 1) this.socket.pause();
     this.chain = this.chain.then(async () => {
       try {
         await this.handle(req);
       } finally {
         this.inFlight--;
+        if (this.inFlight === 0 && !this.closed) this.socket.resume();
       }
     });
   }

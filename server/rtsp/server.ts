@@ -98,6 +98,8 @@ export class RtspServer {
     this.nonceSecret = crypto.randomBytes(32);
     this.udp = new UdpPortPool({ host: o.host, ...o.udpPorts });
     this.server = net.createServer((socket) => this.accept(socket));
+    // Players plus publishers plus room for probes; beyond it the kernel's backlog holds new connections.
+    this.server.maxConnections = o.maxClients * 2 + 64;
   }
 
   async start(): Promise<{ port: number }> {
@@ -496,7 +498,10 @@ export class RtspServer {
   private sweep(timeoutMs: number): void {
     const now = this.now();
     for (const s of [...this.sessions.values()]) {
-      if (s.lowerTransport === 'udp' && now - s.lastSeen > timeoutMs) {
+      // UDP sessions need RTCP or keep-alives; any session that is set up but not playing or recording (never
+      // played, or paused) needs keep-alives too, or it would hold a --max-clients slot forever.
+      const idle = s.lowerTransport === 'udp' || s.state === 'ready';
+      if (idle && now - s.lastSeen > timeoutMs) {
         // Tell the player why it stops receiving (RTCP BYE), then free the session; the connection idles out.
         if (s.mode === 'play') this.sendBye(s);
         this.closeSession(s, 'timeout');

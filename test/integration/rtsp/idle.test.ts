@@ -28,3 +28,34 @@ describe('idle connections and stale sessions', () => {
     expect(r.responses.map((x) => x.status)).toEqual([454, 200]);
   });
 });
+
+describe('a session that is set up but never played', () => {
+  it('expires after the session timeout instead of holding a --max-clients slot forever', async () => {
+    const { publish, stopProcess, waitLive } = await import('../../support/relay.ts');
+    const { RtspStatusError, RtspTestClient } = await import('../../support/rtsp-client.ts');
+    const t = await startTestRelay(['--max-clients', '1'], { rtsp: { sessionTimeoutMs: 800 } });
+    const pub = publish({ url: t.url('squat'), audio: 'none', gop: 30 });
+    const clients: Array<InstanceType<typeof RtspTestClient>> = [];
+    try {
+      await waitLive(t.relay, 'squat');
+      const squatter = await RtspTestClient.connect(t.url('squat'));
+      clients.push(squatter);
+      const d = await squatter.request('DESCRIBE', t.url('squat'));
+      expect(d.status).toBe(200);
+      const s = await squatter.request('SETUP', `${t.url('squat')}/trackID=0`, [['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1']]);
+      expect(s.status).toBe(200);
+      const blocked = await RtspTestClient.connect(t.url('squat'));
+      clients.push(blocked);
+      await expect(blocked.play({ transport: 'tcp' })).rejects.toBeInstanceOf(RtspStatusError);
+      await new Promise((r) => setTimeout(r, 1500)); // timeout 800 ms; the sweep runs every timeout/4
+      const player = await RtspTestClient.connect(t.url('squat'));
+      clients.push(player);
+      await player.play({ transport: 'tcp' });
+      expect(t.logs.some((l) => l.event === 'teardown' && l.why === 'timeout')).toBe(true);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+      await stopProcess(pub);
+      await t.close();
+    }
+  });
+});
