@@ -5,6 +5,7 @@ import { avcCodecString, parseAvcC } from '../shared/fmp4/avc.ts';
 import { DEFAULT_OPUS_PRE_SKIP, type Fmp4WriterOptions } from '../shared/fmp4/writer.ts';
 import type { PageConfig } from '../shared/protocol.ts';
 import { AudioPipeline, OPUS_FRAME_US, type AudioTrackInfo } from './audio-pipeline.ts';
+import { BacklogBound } from './backlog-bound.ts';
 import { startCapture, type Capture, type CaptureChoice } from './capture.ts';
 import { PageError, asPageError } from './errors.ts';
 import { MediaClock, toMicros, toTicks } from './media-clock.ts';
@@ -76,9 +77,7 @@ export class Broadcast {
   private audioTimer: ReturnType<typeof setTimeout> | undefined;
   private statsTimer: ReturnType<typeof setInterval> | undefined;
   private stopping: Promise<void> | undefined;
-  /** Bytes per second the socket actually drained lately: the link's speed once it is the bottleneck. */
-  private drainRate: number | undefined;
-  private lastDrain: { at: number; sent: number; buffered: number } | undefined;
+  private readonly backlog = new BacklogBound();
 
   constructor(
     private readonly settings: BroadcastSettings,
@@ -295,14 +294,17 @@ export class Broadcast {
       url: this.deps.wsUrl,
       hello: setup.hello,
       tracks: setup.tracks,
-      maxBacklog: () => this.maxBacklog(),
+      maxBacklog: () => this.backlog.limit(this.rate.bitrate),
       ...(this.deps.createSocket ? { createSocket: this.deps.createSocket } : {}),
       events: {
         phase: (phase, sentence) => {
+          // A new socket is coming: the old one's queue and speed say nothing about it.
+          this.backlog.reset();
           if (this.stopping) return;
           if (phase === 'reconnecting') state.to('reconnecting', sentence);
         },
         accepted: (raw) => {
+          this.backlog.reset();
           if (this.stopping) return;
           // parseServerMessage checks only the type; the fields read here are checked here.
           const m: Accepted = {
@@ -338,30 +340,9 @@ export class Broadcast {
     this.uplink.start();
   }
 
-  /**
-   * About one second of media: the encoder's bitrate, or the rate the socket has really been draining if that is
-   * lower (on a slow link the bitrate takes a few steps to come down, and until then a second of it is several
-   * seconds of the link's time). Never below 32 KiB, so one ordinary keyframe always fits.
-   */
-  private maxBacklog(): number {
-    return Math.max(32 * 1024, Math.min(this.rate.bitrate / 8, this.drainRate ?? Infinity));
-  }
-
-  private measureDrain(now: number): void {
-    const sent = this.stats.bytesSent;
-    const buffered = this.uplink?.bufferedAmount ?? 0;
-    const last = this.lastDrain;
-    this.lastDrain = { at: now, sent, buffered };
-    if (!last || !this.uplink) return;
-    const seconds = (now - last.at) / 1000;
-    if (seconds <= 0) return;
-    const drained = Math.max(0, (sent - last.sent - (buffered - last.buffered)) / seconds);
-    this.drainRate = this.drainRate === undefined ? drained : (this.drainRate + drained) / 2;
-  }
-
   private tick(): void {
     const now = performance.now();
-    this.measureDrain(now);
+    if (this.uplink) this.backlog.sample(now, this.stats.bytesSent, this.uplink.bufferedAmount);
     const size = { width: this.videoConfig?.width ?? 0, height: this.videoConfig?.height ?? 0 };
     const snap = this.stats.snapshot(now, this.uplink?.bufferedAmount ?? 0, this.rate.bitrate, size);
     this.deps.events.stats(snap);
