@@ -117,7 +117,11 @@ export class Uplink {
     const backlog = ws.bufferedAmount;
     const limit = this.o.maxBacklog();
     if (this.waitKey) {
-      if (!sample.keyframe) return this.drop(true);
+      if (!sample.keyframe) {
+        // The request may have been lost (a configure() in between, an encoder that ignores it): ask again, rate-limited.
+        this.askKeyframe('the uplink is waiting for a keyframe');
+        return this.drop(true);
+      }
       if (backlog > limit / 2) {
         this.askKeyframe('the uplink is still congested');
         return this.drop(true);

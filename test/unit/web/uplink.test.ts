@@ -219,6 +219,24 @@ describe('Uplink', () => {
     expect(log.at(-1)).toBe('dropped audio');
   });
 
+  it('asks for a keyframe again, at most once a second, while it drops deltas waiting for one', () => {
+    let now = 0;
+    const { uplink, sockets, log } = setup({ now: () => now });
+    uplink.start();
+    const s = sockets[0]!;
+    s.open();
+    s.receive(accepted); // asks for the first keyframe at t=0
+    const asks = () => log.filter((l) => l.startsWith('keyframe:')).length;
+    expect(asks()).toBe(1);
+    for (let i = 1; i <= 60; i++) {
+      now = i * 33;
+      uplink.sendVideo({ ...v(1), keyframe: false, timestamp: i * 3000 });
+    }
+    expect(log).toContain('keyframe: the uplink is waiting for a keyframe');
+    expect(asks()).toBe(2); // 2 s of deltas: one more request, not one per frame
+    expect(s.binaries()).toHaveLength(1);
+  });
+
   it('closes with 1000 on close(), sending the audio it still holds', async () => {
     const { uplink, sockets } = setup();
     uplink.start();
