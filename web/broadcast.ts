@@ -108,6 +108,15 @@ export class Broadcast {
     this.capture.video.addEventListener('ended', () => {
       void this.stop(this.settings.source === 'screen' ? 'Screen sharing ended, so the broadcast stopped.' : 'The video source went away (unplugged or taken by another application), so the broadcast stopped.');
     });
+    // Going on without sound would need a new init segment (a reconnect) and a recording without its audio track;
+    // stopping with the next step spelled out is simpler and leaves nothing half-working.
+    this.capture.audio?.addEventListener('ended', () => {
+      if (this.audioGaveUp) {
+        this.deps.events.notice('The microphone was disconnected; the broadcast goes on without sound, as it already was.');
+        return;
+      }
+      void this.stop('The microphone was disconnected, so the broadcast stopped. Choose "No microphone" or another microphone, then press Go live to continue.');
+    });
     try {
       this.video = new VideoPipeline(this.capture.video, this.settings, this.clock, this.stats, {
         configured: (cfg) => (this.videoConfig = cfg),

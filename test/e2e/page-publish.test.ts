@@ -98,4 +98,17 @@ describe('publisher page: publishing', () => {
     await waitState(p.page, 'idle');
     expect(p.errors).toEqual([]);
   });
+
+  it('stops with a sentence that says what to do when the microphone is unplugged while live', async () => {
+    const { s, p } = await h.start('?stream=cam3&source=canvas&audio=mic&preset=480p&fps=30');
+    await p.page.getByRole('button', { name: /Go live/ }).click();
+    await waitState(p.page, 'live');
+    await s.waitFor(() => (s.connections[0]?.binaries.length ?? 0) > 10, '10 binary messages');
+    // What the browser fires on the track when the device goes away (Media Capture and Streams: "ended").
+    await p.page.evaluate(() => ((document.querySelector('#preview') as HTMLVideoElement).srcObject as MediaStream).getAudioTracks()[0]!.dispatchEvent(new Event('ended')));
+    expect(await waitState(p.page, 'idle')).toMatch(/microphone was disconnected, so the broadcast stopped\. Choose "No microphone" or another microphone, then press Go live/);
+    expect((await s.connections[0]!.closed).code).toBe(1000);
+    await p.page.waitForSelector('#go-live:not([disabled])');
+    expect(p.errors).toEqual([]);
+  });
 });
