@@ -11,6 +11,8 @@ export interface FfmpegArgsOptions {
   url: string;
   /** Whether the input has an audio track. Without one, no audio is mapped or encoded. */
   hasAudio: boolean;
+  /** Whether the input has a video track (default true); a microphone-only page sends none. */
+  hasVideo?: boolean;
   /** AAC sample rate for RTMP; 48000 (the default) needs no resampling from Opus, which is always 48 kHz. */
   aacSampleRate?: AacSampleRate;
   /** AAC bit rate for RTMP, e.g. "128k". */
@@ -84,15 +86,16 @@ export function buildFfmpegArgs(o: FfmpegArgsOptions): Result<string[]> {
 
   const args = [...GLOBAL_ARGS, ...INPUT_ARGS];
   // Explicit maps: hasAudio is the truth, not ffmpeg's stream selection.
-  args.push('-map', '0:v:0');
+  if (o.hasVideo !== false) args.push('-map', '0:v:0');
   if (o.hasAudio) args.push('-map', '0:a:0');
+  if (o.hasVideo === false && !o.hasAudio) return { ok: false, error: new OutputUrlError('malformed', 'An output needs a video or an audio track.') };
 
   if (o.kind === 'rtsp') {
     // RTP carries H.264 and Opus (RFC 6184, RFC 7587): copy both.
     args.push('-c', 'copy');
   } else {
     // FLV in ffmpeg 5.1 has no Opus (enhanced RTMP came in 6.1/7.0): transcode audio only.
-    args.push('-c:v', 'copy');
+    if (o.hasVideo !== false) args.push('-c:v', 'copy');
     if (o.hasAudio) {
       // -aac_coder fast: half the CPU of the default two-loop search (measured: 0.48 vs 0.95 CPU-s per minute of
       // stereo audio) at a quality difference no live platform's re-encode preserves. The audio is the only thing

@@ -79,6 +79,8 @@ export interface FfmpegOutputOptions {
   url: string;
   kind: OutputKind;
   hasAudio: boolean;
+  /** Default true. */
+  hasVideo?: boolean;
   logger: Logger;
   /** Bytes to replay after every (re)start: the init segment, then the cached keyframe group. */
   prelude: () => Uint8Array[];
@@ -170,6 +172,7 @@ export class FfmpegOutput {
       kind: o.kind,
       url: o.url,
       hasAudio: o.hasAudio,
+      ...(o.hasVideo === false ? { hasVideo: false } : {}),
       ...(o.aacSampleRate !== undefined ? { aacSampleRate: o.aacSampleRate } : {}),
     });
     if (!args.ok) throw args.error;

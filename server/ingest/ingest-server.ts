@@ -28,7 +28,11 @@ export interface IngestOptions {
   statsIntervalMs?: number;
 }
 
-type SocketState = 'hello' | 'init' | 'live' | 'closed';
+/** 'starting': the init segment was accepted and outputs are being (re)started; fragments wait in `early`. */
+/** Media a page may send while its outputs restart (a few seconds of a high-bitrate stream). */
+const MAX_EARLY_BYTES = 16 * 1024 * 1024;
+
+type SocketState = 'hello' | 'init' | 'starting' | 'live' | 'closed';
 
 interface Publisher {
   ws: WebSocket;
@@ -38,6 +42,8 @@ interface Publisher {
   hello?: Extract<ClientMessage, { type: 'hello' }>;
   stream?: IngestStream;
   lastDecodeTime: Map<number, number>;
+  early: Uint8Array[];
+  earlyBytes: number;
   timers: NodeJS.Timeout[];
 }
 
@@ -66,7 +72,7 @@ export class IngestServer {
       ws.close(CLOSE.goingAway, 'server shutting down');
       return;
     }
-    const p: Publisher = { ws, remote, loopback, state: 'hello', lastDecodeTime: new Map(), timers: [] };
+    const p: Publisher = { ws, remote, loopback, state: 'hello', lastDecodeTime: new Map(), early: [], earlyBytes: 0, timers: [] };
     this.sockets.add(p);
     const log = this.o.logger.child({ remote });
     log.info('ws-connect');
@@ -127,6 +133,14 @@ export class IngestServer {
     }
     if (p.state === 'hello') return this.fail(p, CLOSE.policy, 'bad-message', 'send a hello message before any media');
     if (p.state === 'init') return this.onInit(p, data);
+    if (p.state === 'starting') {
+      // The page sends its first fragments right behind the init segment, while the old outputs are still
+      // stopping: keep them (bounded) rather than mistake them for a second init segment.
+      p.earlyBytes += data.length;
+      if (p.earlyBytes > MAX_EARLY_BYTES) return this.fail(p, CLOSE.tooBig, 'too-early', 'too much media before the outputs were ready');
+      p.early.push(new Uint8Array(data));
+      return;
+    }
     if (p.state === 'live') this.onFragment(p, data);
   }
 
@@ -151,7 +165,9 @@ export class IngestServer {
       return refuse('in-use', `stream "${name}" is already live from another tab or machine; stop it there or pick another name`);
     }
     if (!this.streams.has(name) && this.o.registry.get(name)?.state === 'live') return refuse('in-use', `stream "${name}" is already published over RTSP; pick another name`);
-    if (this.attached.size >= this.o.maxPublishers) return refuse('limit', `the server already carries ${this.o.maxPublishers} browser streams (its --max-publishers limit); try again later`);
+    // Streams in their grace period keep their ffmpegs: they count as publishers until they end.
+    const carried = new Set([...this.attached.keys(), ...this.streams.keys()]);
+    if (!carried.has(name) && carried.size >= this.o.maxPublishers) return refuse('limit', `the server already carries ${this.o.maxPublishers} browser streams (its --max-publishers limit); try again later`);
     p.hello = hello;
     p.state = 'init';
     this.attached.set(name, p);
@@ -177,7 +193,8 @@ export class IngestServer {
     const problem = mismatch(info, hello);
     if (problem) return this.fail(p, CLOSE.unsupportedData, 'bad-init', problem);
     const name = hello.stream;
-    const init = Uint8Array.from(data);
+    const init = new Uint8Array(data);
+    p.state = 'starting';
     let stream = this.streams.get(name);
     if (stream && !stream.sameInit(init)) {
       // New encoder parameters: the ffmpegs must restart with the new init; the RTSP relay's grace period keeps
@@ -186,7 +203,7 @@ export class IngestServer {
       await this.retire(stream);
       stream = undefined;
     }
-    if (p.state !== 'init') return; // closed while we waited
+    if (p.state !== 'starting') return; // closed while we waited
     if (!stream) {
       stream = new IngestStream({
         name,
@@ -208,6 +225,9 @@ export class IngestServer {
     const stats = setInterval(() => this.sendStats(p), this.o.statsIntervalMs ?? 1000);
     p.timers.push(stats);
     this.o.logger.info('publisher-live', { stream: name, tracks: info.tracks.map((t) => t.codec) });
+    const early = p.early;
+    p.early = [];
+    for (const fragment of early) if (p.state === 'live') this.onFragment(p, fragment);
   }
 
   private onFragment(p: Publisher, data: Uint8Array): void {
@@ -232,7 +252,7 @@ export class IngestServer {
       }
     }
     // ws hands us a view of its own buffer; the cache and the ffmpeg queues keep it, so keep a copy of our own.
-    const fragment = Uint8Array.from(data);
+    const fragment = new Uint8Array(data);
     const { gopOverflow } = stream.write(fragment, keyframe, videoSamples);
     if (gopOverflow) this.askKeyframe(stream.name, 'the keyframe interval is longer than the cache');
   }

@@ -62,6 +62,7 @@ export class IngestStream {
           url: d.url,
           kind: d.kind,
           hasAudio,
+          hasVideo: this.hasVideo,
           logger: o.logger.child({ component: 'egress', output: d.kind }),
           prelude: () => [this.init, ...this.gop.list()],
           ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}),

@@ -49,7 +49,7 @@ export class StreamRegistry {
   publish(name: string, sdp: SessionDescription, publisher: PublisherInfo): { ok: true; stream: Stream } | { ok: false; refusal: PublishRefusal } {
     const existing = this.streams.get(name);
     if (existing?.state === 'live') {
-      return { ok: false, refusal: { code: 'in-use', message: `stream "${name}" already has a publisher (${existing.publisher?.remote ?? 'unknown'})` } };
+      return { ok: false, refusal: { code: 'in-use', message: `stream "${name}" already has a publisher` } };
     }
     let stream = existing;
     if (stream && stream.state === 'waiting') {

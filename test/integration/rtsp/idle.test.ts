@@ -1,6 +1,7 @@
 // Connections that hold no session and say nothing are closed; keep-alives for a session that is gone get 454.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestRelay, type TestRelay } from '../../support/relay.ts';
+import { publish, startTestRelay, stopProcess, waitLive, type TestRelay } from '../../support/relay.ts';
+import { RtspStatusError, RtspTestClient } from '../../support/rtsp-client.ts';
 import { raw, requestText } from './helpers.ts';
 
 describe('idle connections and stale sessions', () => {
@@ -31,11 +32,9 @@ describe('idle connections and stale sessions', () => {
 
 describe('a session that is set up but never played', () => {
   it('expires after the session timeout instead of holding a --max-clients slot forever', async () => {
-    const { publish, stopProcess, waitLive } = await import('../../support/relay.ts');
-    const { RtspStatusError, RtspTestClient } = await import('../../support/rtsp-client.ts');
     const t = await startTestRelay(['--max-clients', '1'], { rtsp: { sessionTimeoutMs: 800 } });
     const pub = publish({ url: t.url('squat'), audio: 'none', gop: 30 });
-    const clients: Array<InstanceType<typeof RtspTestClient>> = [];
+    const clients: RtspTestClient[] = [];
     try {
       await waitLive(t.relay, 'squat');
       const squatter = await RtspTestClient.connect(t.url('squat'));

@@ -53,6 +53,19 @@ describe('buildFfmpegArgs', () => {
     ]);
   });
 
+  it('audio only (a microphone-only page): maps and encodes audio, no video map', () => {
+    const url = 'rtmp://127.0.0.1/live/mic';
+    expect(args({ kind: 'rtmp', url, hasAudio: true, hasVideo: false })).toEqual([
+      ...HEAD,
+      '-map', '0:a:0',
+      '-c:a', 'aac', '-aac_coder', 'fast', '-b:a', '128k', '-ar', '48000',
+      '-avoid_negative_ts', 'make_zero',
+      '-f', 'flv', '-flvflags', 'no_duration_filesize', '-rw_timeout', '10000000', '-tcp_nodelay', '1',
+      url,
+    ]);
+    expect(buildFfmpegArgs({ kind: 'rtsp', url: 'rtsp://127.0.0.1/x', hasAudio: false, hasVideo: false }).ok).toBe(false);
+  });
+
   it('RTMP at 44.1 kHz and another bit rate', () => {
     const url = 'rtmps://live-api-s.facebook.com:443/rtmp/FB-123-0-Abc';
     expect(args({ kind: 'rtmp', url, hasAudio: true, aacSampleRate: 44100, aacBitrate: '160k' })).toEqual([
