@@ -69,8 +69,15 @@ function videoElementFrames(track: MediaStreamTrack): FrameSource<VideoFrame> {
   let closed = false;
   const onFrame = (_now: number, meta: VideoFrameCallbackMetadata): void => {
     if (closed) return;
+    // Ask for the next one first: whatever happens to this frame, the stream must not stall.
+    video.requestVideoFrameCallback(onFrame);
     const us = Math.round((meta.captureTime ?? meta.expectedDisplayTime) * 1000);
-    const frame = new VideoFrame(video, { timestamp: us });
+    let frame: VideoFrame;
+    try {
+      frame = new VideoFrame(video, { timestamp: us });
+    } catch {
+      return; // InvalidStateError while the element has no decoded frame yet (or a zero size): skip this one
+    }
     if (waiter) {
       const w = waiter;
       waiter = undefined;
@@ -79,7 +86,6 @@ function videoElementFrames(track: MediaStreamTrack): FrameSource<VideoFrame> {
       pending?.close(); // keep only the newest: never queue behind a slow encoder
       pending = frame;
     }
-    video.requestVideoFrameCallback(onFrame);
   };
   video.requestVideoFrameCallback(onFrame);
   return {

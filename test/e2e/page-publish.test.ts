@@ -111,4 +111,26 @@ describe('publisher page: publishing', () => {
     await p.page.waitForSelector('#go-live:not([disabled])');
     expect(p.errors).toEqual([]);
   });
+
+  it('without MediaStreamTrackProcessor, paints <video> frames and survives frames the element cannot give yet', async () => {
+    const { s, p } = await h.start('?stream=cam4&source=canvas&audio=none&preset=480p&fps=30', {}, async (o) => {
+      await o.page.addInitScript(() => {
+        delete (window as { MediaStreamTrackProcessor?: unknown }).MediaStreamTrackProcessor;
+        // new VideoFrame(video) throws InvalidStateError until the element has a frame; make the first few do so.
+        const Real = VideoFrame;
+        let refusals = 5;
+        window.VideoFrame = class extends Real {
+          constructor(src: CanvasImageSource | AllowSharedBufferSource, init?: VideoFrameInit | VideoFrameBufferInit) {
+            if (src instanceof HTMLVideoElement && refusals-- > 0) throw new DOMException('no frame yet', 'InvalidStateError');
+            super(src as CanvasImageSource, init as VideoFrameInit);
+          }
+        } as typeof VideoFrame;
+      });
+    });
+    await p.page.getByRole('button', { name: /Go live/ }).click();
+    await waitState(p.page, 'live');
+    await s.waitFor(() => (s.connections[0]?.binaries.length ?? 0) > 30, '30 video fragments');
+    expect(parseUpload(s.connections[0]!).fragments.filter((f) => f.track === 'video')[0]?.keyframe).toBe(true);
+    expect(p.errors).toEqual([]);
+  });
 });
