@@ -25,6 +25,7 @@ export class AudioPipeline {
   private info: AudioTrackInfo | undefined;
   private readonly frames: FrameSource<AudioData>;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
   dropped = 0;
 
@@ -44,8 +45,13 @@ export class AudioPipeline {
     this.loop ??= this.run();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Idempotent, and also after a failure: fail() only stops the loop, the encoder is closed here. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     this.closed = true;
     this.frames.close();
     await this.loop?.catch(() => {});

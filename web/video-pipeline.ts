@@ -37,6 +37,7 @@ export class VideoPipeline {
   private cfg: VideoEncoderConfig | undefined;
   private readonly frames: FrameSource<VideoFrame>;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private forceKey = false;
   private lastKeyUs: number | undefined;
   private lastEncodedUs: number | undefined;
@@ -73,9 +74,16 @@ export class VideoPipeline {
     this.forceKey = true;
   }
 
-  /** Stops reading, encodes what is queued (the recording wants the last frames) and closes the encoder. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Stops reading, encodes what is queued (the recording wants the last frames) and closes the encoder. Idempotent,
+   * and also after a failure: fail() only stops the loop, the encoder is closed here.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     this.closed = true;
     this.frames.close();
     await this.loop?.catch(() => {});
