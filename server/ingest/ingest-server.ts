@@ -62,6 +62,7 @@ export class IngestServer {
   /** Streams ended while the server runs (Stop, grace over, new init), until their ffmpegs have exited. */
   private readonly retiring = new Set<Promise<void>>();
   private closed = false;
+  private closing: Promise<void> | undefined;
 
   constructor(private readonly o: IngestOptions) {
     this.unsubscribe = o.registry.on((e) => this.onRegistryEvent(e));
@@ -104,7 +105,13 @@ export class IngestServer {
     return this.streams.get(name);
   }
 
-  async close(): Promise<void> {
+  /** Idempotent: every caller waits for the same shutdown, ffmpegs included. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     this.closed = true;
     this.unsubscribe();
     for (const t of this.stopped.values()) clearTimeout(t);

@@ -74,6 +74,11 @@ export class RtspConnection {
     return isLoopbackAddress(this.remoteAddress);
   }
 
+  /** The peer is this machine, connecting to one of its own non-loopback addresses. */
+  isSameHost(): boolean {
+    return this.remoteAddress !== '' && this.remoteAddress === normalizeAddress(this.socket.localAddress ?? '');
+  }
+
   write(data: Uint8Array): void {
     if (!this.closed) this.socket.write(data);
   }

@@ -330,9 +330,10 @@ export class RtspServer {
       transport = { kind: 'udp', track, pair, peer: conn.remoteAddress, peerRtpPort: spec.clientPort[0], peerRtcpPort: spec.clientPort[1] };
       answer = { protocol: 'RTP/AVP', lowerTransport: 'UDP', delivery: 'unicast', clientPort: spec.clientPort, serverPort: [pair.rtpPort, pair.rtpPort + 1], extra: [] };
     }
-    if (conn.isClosed) {
+    // The await above let other things happen: the connection, the session or the stream may be gone by now.
+    if (conn.isClosed || existing?.state === 'closed' || stream?.state === 'ended') {
       if (transport.kind === 'udp') transport.pair.close();
-      return refuse(400, 'connection closed');
+      return refuse(454, 'the session or stream ended during SETUP');
     }
     const session = existing ?? this.createSession(conn, recording ? 'record' : 'play', t.value.name, recording ? announced?.sdp : undefined);
     if (stream && !session.stream) session.stream = stream;
@@ -539,7 +540,9 @@ export class RtspServer {
     if (conn.authorized.has(role)) return undefined;
     const a = this.o.auth;
     const expected = role === 'publish' ? a.publish : a.read;
-    if (role === 'publish' && a.trustLoopback && conn.isLoopback()) return undefined;
+    // Same-machine publishers (loopback, or this host's own address when --host names one) need no credentials:
+    // the server's own egress ffmpeg is one of them.
+    if (role === 'publish' && a.trustLoopback && (conn.isLoopback() || conn.isSameHost())) return undefined;
     if (!expected) {
       if (role === 'read') return undefined;
       conn.logger.warn('publish-refused', { reason: 'no-credentials-configured' });
