@@ -1,6 +1,6 @@
 // Microphone samples → AudioEncoder (Opus, 20 ms packets, ~96 kbit/s). Configured from the first AudioData so the
 // encoder's rate and channel count match what the microphone really delivers (WebCodecs refuses a mismatch).
-import { PageError, asPageError } from './errors.ts';
+import { PageError, encoderError } from './errors.ts';
 import { audioFrames, type FrameSource } from './frames.ts';
 import type { MediaClock } from './media-clock.ts';
 
@@ -67,7 +67,7 @@ export class AudioPipeline {
       try {
         await this.handle(data);
       } catch (err) {
-        this.fail(asPageError(err, 'encoder-failed'));
+        this.fail(encoderError('audio', err));
       } finally {
         data.close();
       }
@@ -103,7 +103,7 @@ export class AudioPipeline {
         const mediaUs = this.clock.toMedia('audio', chunk.timestamp);
         if (mediaUs !== undefined) this.events.output(chunk, meta, mediaUs);
       },
-      error: (e) => this.fail(new PageError('encoder-failed', `The audio encoder stopped: ${e.message}`)),
+      error: (e) => this.fail(encoderError('audio', e)),
     });
     encoder.configure(cfg);
     this.encoder = encoder;

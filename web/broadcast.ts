@@ -100,7 +100,7 @@ export class Broadcast {
       try {
         this.recorderClass = (await import('./recorder.ts')).LocalRecorder;
       } catch (err) {
-        events.notice(`The local recording is unavailable: ${asPageError(err).message}`);
+        events.notice(`The local recording is unavailable (${asPageError(err).message}); the broadcast goes on without it. Reload the page to record next time.`);
       }
       if (this.stoppedMeanwhile()) return;
     }
@@ -203,7 +203,10 @@ export class Broadcast {
       this.deps.events.recording(undefined, `The local copy could not be written (${asPageError(err).message}); the broadcast itself stopped normally. Record shorter broadcasts, or record from the RTSP output instead.`);
       return;
     }
-    this.deps.events.recording(undefined, r?.failure ? `The local recording failed: ${r.failure}` : 'Nothing was recorded (no keyframe was encoded).');
+    this.deps.events.recording(
+      undefined,
+      r?.failure ? `The local recording failed (${r.failure}); the broadcast was not affected. Press Go live to record again.` : 'Nothing was recorded (no keyframe was encoded). Broadcast a little longer before pressing Stop.',
+    );
   }
 
   private onVideo(chunk: EncodedVideoChunk, meta: EncodedVideoChunkMetadata | undefined, mediaUs: number): void {

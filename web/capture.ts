@@ -2,7 +2,7 @@
 // clock). One call per permission the user has to grant, and every failure turned into a sentence (errors.ts).
 import { PRESET_SPECS } from './codec.ts';
 import { startClockSource } from './clock-source.ts';
-import { PageError, captureError } from './errors.ts';
+import { PageError, asPageError, captureError, screenCaptureError } from './errors.ts';
 import type { AudioChoice, FrameRate, Preset, Source } from './params.ts';
 import { startPatternSource, type CanvasSource } from './pattern-source.ts';
 
@@ -69,12 +69,18 @@ export async function startCapture(c: CaptureChoice): Promise<Capture> {
         try {
           s = await media!.getDisplayMedia({ video: { frameRate: { ideal: c.fps }, width: { max: 3840 }, height: { max: 2160 } }, audio: false });
         } catch (err) {
-          throw captureError(err, 'screen');
+          throw screenCaptureError(err);
         }
         stops.push(() => s.getTracks().forEach((t) => t.stop()));
         video = s.getVideoTracks()[0];
       } else {
-        const src: CanvasSource = c.source === 'clock' ? startClockSource(c.fps) : startPatternSource(spec.width, spec.height, c.fps, c.label);
+        let src: CanvasSource;
+        try {
+          src = c.source === 'clock' ? startClockSource(c.fps) : startPatternSource(spec.width, spec.height, c.fps, c.label);
+        } catch (err) {
+          const what = c.source === 'clock' ? 'clock' : 'test pattern';
+          throw new PageError('capture-failed', `The ${what} could not be drawn (${asPageError(err).message}). Reload the page and press Go live, or choose Camera or Screen.`);
+        }
         stops.push(() => src.stop());
         video = src.stream.getVideoTracks()[0];
       }

@@ -46,8 +46,28 @@ export function captureError(err: unknown, what: string): PageError {
     case 'AbortError':
       return new PageError('device-busy', `The ${what} could not be started; another application may be using it${detail}. Close it and press Go live again.`);
     default:
-      return new PageError('capture-failed', `Could not start the ${what}${detail || `: ${String(err)}`}.`);
+      return new PageError('capture-failed', `Could not start the ${what}${detail || ` (${String(err)})`}. Press Go live to try again, or choose another source.`);
   }
+}
+
+/**
+ * getDisplayMedia rejections. NotAllowedError here is mostly the user closing the picker, or a call without a click
+ * (autostart): getDisplayMedia needs transient user activation. That is not a site permission to go and change.
+ */
+export function screenCaptureError(err: unknown): PageError {
+  const name = err instanceof DOMException || err instanceof Error ? err.name : '';
+  if (name === 'NotAllowedError' || name === 'InvalidStateError' || name === 'InvalidAccessError') {
+    return new PageError('permission-denied', 'Screen sharing was cancelled or needs a click: press Go live and pick a screen or window.');
+  }
+  return captureError(err, 'screen');
+}
+
+/** An encoder that stopped or refused a frame, with what to try next. `what`: "video" or "audio". */
+export function encoderError(what: 'video' | 'audio', err: unknown): PageError {
+  if (err instanceof PageError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  const next = what === 'video' ? 'pick a smaller preset, a lower frame rate or another H.264 profile' : 'choose "No microphone" or another microphone';
+  return new PageError('encoder-failed', `The ${what} encoder stopped (${detail}). Press Go live to start again; if it happens again, ${next}.`);
 }
 
 export function asPageError(err: unknown, fallback: PageErrorCode = 'encoder-failed'): PageError {

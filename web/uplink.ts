@@ -56,6 +56,13 @@ export interface UplinkOptions {
 /** WebSocket.OPEN, spelled out so the module also loads where there is no global WebSocket (unit tests in Node 20). */
 const OPEN = 1;
 
+/** What to do after a close that says the upload itself is wrong (RFC 6455 §7.4.1). */
+const CLOSE_ADVICE: Record<number, string> = {
+  [CLOSE.unsupportedData]: 'The server could not read the upload; reload the page (it may be older than the server), then press Go live.',
+  [CLOSE.policy]: 'Check the stream name and token, then press Go live.',
+  [CLOSE.tooBig]: 'A frame was larger than the server accepts; pick a lower bitrate or a smaller preset, then press Go live.',
+};
+
 /** Refusals that another try can cure: the server may still hold our previous socket, or a place may free up. */
 const RETRYABLE_ON_RESUME = new Set(['in-use', 'limit']);
 
@@ -249,12 +256,12 @@ export class Uplink {
   private onClosed(code: number, reason: string): void {
     if (this.current === 'closed' || this.current === 'failed') return;
     if (this.serverError !== undefined) {
-      this.fail(new PageError('server-error', `The server stopped the upload: ${this.serverError}`));
+      this.fail(new PageError('server-error', `The server stopped the upload: ${this.serverError.replace(/\.$/, '')}. Press Go live to start again.`));
       return;
     }
     // 1003/1008/1009 say the upload itself is wrong; sending it again would be refused again.
     if (code === CLOSE.unsupportedData || code === CLOSE.policy || code === CLOSE.tooBig) {
-      this.fail(new PageError('server-error', `The server closed the connection (${code})${reason ? `: ${reason}` : ''}.`));
+      this.fail(new PageError('server-error', `The server closed the connection (${code})${reason ? `: ${reason}` : ''}. ${CLOSE_ADVICE[code]}`));
       return;
     }
     this.retry(this.wsAccepted || this.current === 'live' ? 'The connection to the server was lost' : 'Could not reach the server');
@@ -326,7 +333,7 @@ export class Uplink {
       data = bytes();
     } catch (err) {
       // The timeline guard keeps decode times increasing, so the writer refusing a sample is a bug in this page.
-      this.fail(new PageError('encoder-failed', `Could not package a frame: ${asPageError(err).message}`));
+      this.fail(new PageError('encoder-failed', `Could not package a frame (${asPageError(err).message}); this is a bug in the page. Press Go live to start again, and report it if it happens again.`));
       return false;
     }
     ws.send(data);

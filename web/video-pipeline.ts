@@ -5,7 +5,7 @@
 // a ceiling. Frames faster than the chosen rate are skipped, frames the encoder cannot keep up with are dropped (and
 // counted) instead of queued, every frame is closed, and a keyframe comes every `keyframeIntervalMs` and on request.
 import { avcCodec, avcLevel, fitSize } from './codec.ts';
-import { PageError, asPageError } from './errors.ts';
+import { PageError, encoderError } from './errors.ts';
 import { videoFrames, type FrameSource } from './frames.ts';
 import type { MediaClock } from './media-clock.ts';
 import type { FrameRate, Preset, Profile } from './params.ts';
@@ -99,7 +99,7 @@ export class VideoPipeline {
       try {
         await this.handle(frame);
       } catch (err) {
-        this.fail(asPageError(err, 'encoder-failed'));
+        this.fail(encoderError('video', err));
       } finally {
         frame.close();
       }
@@ -165,7 +165,7 @@ export class VideoPipeline {
     }
     const encoder = new VideoEncoder({
       output: (chunk, meta) => this.onOutput(chunk, meta),
-      error: (e) => this.fail(new PageError('encoder-failed', `The video encoder stopped: ${e.message}`)),
+      error: (e) => this.fail(encoderError('video', e)),
     });
     encoder.configure(cfg);
     this.encoder = encoder;

@@ -74,7 +74,7 @@ describe('publisher page: refusals and reconnects', () => {
     const c = s.connections[0]!;
     c.send({ type: 'error', code: 'bad-fragment', message: 'a media segment was rejected: track 1 went back in time' });
     c.ws.close(1003, 'a media segment was rejected');
-    expect(await waitState(p.page, 'error')).toBe('The server stopped the upload: a media segment was rejected: track 1 went back in time');
+    expect(await waitState(p.page, 'error')).toBe('The server stopped the upload: a media segment was rejected: track 1 went back in time. Press Go live to start again.');
     await p.page.waitForTimeout(1000);
     expect(s.connections).toHaveLength(1);
   });

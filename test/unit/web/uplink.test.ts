@@ -174,11 +174,15 @@ describe('Uplink', () => {
     one.sockets[0]!.receive(accepted);
     one.sockets[0]!.receive({ type: 'error', code: 'bad-fragment', message: 'a media segment was rejected' });
     one.sockets[0]!.drop(1003, 'a media segment was rejected');
-    expect(one.log.at(-1)).toBe('failed server-error: The server stopped the upload: a media segment was rejected');
+    expect(one.log.at(-1)).toBe('failed server-error: The server stopped the upload: a media segment was rejected. Press Go live to start again.');
     const two = setup();
     two.uplink.start();
     two.sockets[0]!.drop(1008, 'no hello within 10 s');
-    expect(two.log.at(-1)).toBe('failed server-error: The server closed the connection (1008): no hello within 10 s.');
+    expect(two.log.at(-1)).toBe('failed server-error: The server closed the connection (1008): no hello within 10 s. Check the stream name and token, then press Go live.');
+    const three = setup();
+    three.uplink.start();
+    three.sockets[0]!.drop(1009, 'message too big');
+    expect(three.log.at(-1)).toMatch(/\(1009\): message too big\. A frame was larger than the server accepts; pick a lower bitrate or a smaller preset, then press Go live\.$/);
   });
 
   it('passes keyframe requests and stats on', () => {
