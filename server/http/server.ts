@@ -87,7 +87,7 @@ export class HttpServer {
     }
     if (url.pathname === '/api/streams') return json(res, listStreams(this.o.registry, this.o.ingest, this.o.rtspPlayers));
     if (url.pathname === '/api/config') {
-      const loopback = isLoopbackAddress(normalizeAddress(req.socket.remoteAddress ?? ''));
+      const loopback = isLoopbackAddress(normalizeAddress(req.socket.remoteAddress ?? '')) && this.localHostName(req.headers.host);
       const cfg: PageConfig = {
         version: PROTOCOL_VERSION,
         rtspPort: this.o.rtspPort(),
@@ -129,8 +129,22 @@ export class HttpServer {
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const remote = normalizeAddress(req.socket.remoteAddress ?? '');
-      this.o.ingest.handle(ws, `${remote}:${req.socket.remotePort ?? 0}`, isLoopbackAddress(remote));
+      // DNS rebinding: a page from evil.example rebound to 127.0.0.1 connects from loopback with Host and Origin
+      // both evil.example. Loopback's no-token trust holds only when the page asked for this host by a local name.
+      const trusted = isLoopbackAddress(remote) && this.localHostName(req.headers.host);
+      this.o.ingest.handle(ws, `${remote}:${req.socket.remotePort ?? 0}`, trusted);
     });
+  }
+
+  private localHostName(host: string | undefined): boolean {
+    if (host === undefined) return true; // non-browser clients (no Host is HTTP/1.0); browsers always send one
+    let name: string;
+    try {
+      name = new URL(`http://${host}`).hostname;
+    } catch {
+      return false;
+    }
+    return name === 'localhost' || name === '[::1]' || /^127\./.test(name) || name === this.o.host;
   }
 
   private originAllowed(origin: string, host: string | undefined): boolean {

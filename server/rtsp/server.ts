@@ -548,7 +548,7 @@ export class RtspServer {
       conn.logger.warn('publish-refused', { reason: 'no-credentials-configured' });
       return refuse(403, 'publishing from another host needs credentials: start the server with --publish-user and --publish-pass');
     }
-    const challenge = wwwAuthenticate({ realm: a.realm, nonce: this.nonce(), basic: a.allowBasic }).map((v): Header => ['WWW-Authenticate', v]);
+    const challenge = wwwAuthenticate({ realm: a.realm, nonce: this.nonce(conn), basic: a.allowBasic }).map((v): Header => ['WWW-Authenticate', v]);
     const value = getHeader(req.headers, 'Authorization');
     if (value === undefined) return reply(401, challenge);
     const creds = parseAuthorization(value);
@@ -560,7 +560,7 @@ export class RtspServer {
         realm: a.realm,
         method: req.method,
         allowBasic: a.allowBasic,
-        nonceValid: (n) => this.nonceValid(n),
+        nonceValid: (n) => this.nonceValid(n, conn),
       });
     if (ok) {
       conn.authorized.add(role);
@@ -573,17 +573,23 @@ export class RtspServer {
     return reply(401, challenge);
   }
 
-  /** Stateless nonce: issue time + HMAC, so nothing grows per client (RFC 7616 §3.3 leaves the format to us). */
-  private nonce(): string {
+  /**
+   * Stateless nonce: issue time + HMAC over it and the client's address (RFC 7616 §3.3 leaves the format to us), so
+   * nothing grows per client and a sniffed Authorization header is useless from another host or after 5 minutes.
+   */
+  private nonce(conn: RtspConnection): string {
     const t = this.now().toString(16);
-    return t + crypto.createHmac('sha256', this.nonceSecret).update(t).digest('hex').slice(0, 24);
+    return t + this.nonceMac(t, conn);
   }
 
-  private nonceValid(nonce: string): boolean {
+  private nonceValid(nonce: string, conn: RtspConnection): boolean {
     const t = nonce.slice(0, -24);
-    const mac = crypto.createHmac('sha256', this.nonceSecret).update(t).digest('hex').slice(0, 24);
     const issued = parseInt(t, 16);
-    return mac === nonce.slice(-24) && Number.isFinite(issued) && this.now() - issued < NONCE_LIFETIME_MS;
+    return nonce.slice(-24) === this.nonceMac(t, conn) && Number.isFinite(issued) && this.now() - issued < NONCE_LIFETIME_MS;
+  }
+
+  private nonceMac(t: string, conn: RtspConnection): string {
+    return crypto.createHmac('sha256', this.nonceSecret).update(`${t}|${conn.remoteAddress}`).digest('hex').slice(0, 24);
   }
 }
 
