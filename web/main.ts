@@ -6,7 +6,7 @@ import { rtspUrl, Broadcast } from './broadcast.ts';
 import { probeCapabilities } from './capabilities.ts';
 import { listDevices } from './capture.ts';
 import { insecureContextError } from './errors.ts';
-import { parseParams } from './params.ts';
+import { parseParams, searchWithoutToken } from './params.ts';
 import { SessionState } from './session-state.ts';
 import { PageUi } from './ui.ts';
 
@@ -44,6 +44,9 @@ async function boot(): Promise<void> {
     if (s === 'idle' || s === 'error') onEnded();
   });
   const params = parseParams(location.search);
+  // The token stays in memory (and in the token field), not in the address bar.
+  const search = searchWithoutToken(location.search);
+  if (search !== undefined) history.replaceState(history.state, '', `${location.pathname}${search}${location.hash}`);
   if (!window.isSecureContext) {
     ui.block();
     state.to('error', insecureContextError(location.origin).message);

@@ -92,3 +92,15 @@ export function parseParams(search: string): PageParams {
   if (autostart !== undefined) p.autostart = autostart;
   return p;
 }
+
+/**
+ * The query string without `token`, for history.replaceState: a secret in the address bar ends up in the history,
+ * in bookmarks, in screenshots and in screen shares. Undefined when there is no token to remove.
+ */
+export function searchWithoutToken(search: string): string | undefined {
+  const q = new URLSearchParams(search);
+  if (!q.has('token')) return undefined;
+  q.delete('token');
+  const rest = q.toString();
+  return rest ? `?${rest}` : '';
+}

@@ -25,6 +25,8 @@ describe('publisher page: refusals and reconnects', () => {
       answer: (hello) => (hello.token === 'right' ? { accept: true } : { refuse: { type: 'refused', code: 'bad-token', message: 'the publish token is wrong; ask the server operator for the --publish-token value' } }),
     });
     expect(await p.page.inputValue('#token')).toBe('wrong');
+    // Out of the address bar (history, bookmarks, screen shares), kept in the field.
+    expect(new URL(p.page.url()).search).toBe('?stream=tok&source=canvas&audio=none');
     await p.page.getByRole('button', { name: /Go live/ }).click();
     expect(await waitState(p.page, 'error')).toContain('the publish token is wrong');
     expect(s.connections[0]!.hello?.token).toBe('wrong');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseParams } from '../../../web/params.ts';
+import { parseParams, searchWithoutToken } from '../../../web/params.ts';
 
 describe('page query parameters', () => {
   it('defaults the stream name to "live" and asks for nothing else', () => {
@@ -31,5 +31,12 @@ describe('page query parameters', () => {
     expect(p.fps).toBeUndefined();
     expect(p.ignored).toHaveLength(4);
     expect(p.ignored.join(' ')).toContain('source=webcam');
+  });
+
+  it('removes the token from the query string, keeping the rest', () => {
+    expect(searchWithoutToken('?stream=cam&token=s3cret&record=1')).toBe('?stream=cam&record=1');
+    expect(searchWithoutToken('?token=a%20b')).toBe('');
+    expect(searchWithoutToken('?stream=cam')).toBeUndefined();
+    expect(searchWithoutToken('')).toBeUndefined();
   });
 });
