@@ -136,6 +136,10 @@ export class Broadcast {
     }
     this.video.start();
     this.audio?.start();
+    if (this.settings.source === 'canvas' || this.settings.source === 'clock') {
+      document.addEventListener('visibilitychange', this.onVisibility);
+      this.onVisibility(); // an autostart in a background tab
+    }
     state.to('connecting', 'Encoding; connecting to the server…');
     this.statsTimer = setInterval(() => this.tick(), 1000);
   }
@@ -158,6 +162,13 @@ export class Broadcast {
     return this.stopping;
   }
 
+  /** Browsers run a hidden tab's timers about once a second, and the canvas sources draw on a timer. */
+  private readonly onVisibility = (): void => {
+    if (!document.hidden || this.stopping) return;
+    const what = this.settings.source === 'clock' ? 'clock' : 'test pattern';
+    this.deps.events.notice(`This tab is in the background, so the browser slows the ${what} to about one frame a second. Keep the tab visible (a window of its own is enough) while broadcasting.`);
+  };
+
   private fail(err: PageError): void {
     if (this.stopping) return;
     this.deps.state.to('error', err.message);
@@ -174,6 +185,7 @@ export class Broadcast {
       () => this.uplink?.close(),
       () => this.capture?.stop(),
       () => this.deps.events.preview(undefined),
+      () => document.removeEventListener('visibilitychange', this.onVisibility),
       () => this.finishRecording(),
     ];
     const problems: string[] = [];

@@ -133,4 +133,19 @@ describe('publisher page: publishing', () => {
     expect(parseUpload(s.connections[0]!).fragments.filter((f) => f.track === 'video')[0]?.keyframe).toBe(true);
     expect(p.errors).toEqual([]);
   });
+
+  it('says so when the tab goes to the background while a canvas source is live (its timer slows to ~1 Hz)', async () => {
+    const { p } = await h.start('?stream=cam5&source=clock&audio=none&preset=480p&fps=30');
+    await p.page.getByRole('button', { name: /Go live/ }).click();
+    await waitState(p.page, 'live');
+    expect(await p.page.isHidden('#notice')).toBe(true);
+    await p.page.evaluate(() => {
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    expect(await p.page.textContent('#notice')).toMatch(/tab is in the background, so the browser slows the clock to about one frame a second\. Keep the tab visible/);
+    await p.page.getByRole('button', { name: 'Stop' }).click();
+    await waitState(p.page, 'idle');
+    expect(p.errors).toEqual([]);
+  });
 });
