@@ -1,7 +1,8 @@
 // Microphone samples → AudioEncoder (Opus, 20 ms packets, ~96 kbit/s). Configured from the first AudioData so the
 // encoder's rate and channel count match what the microphone really delivers (WebCodecs refuses a mismatch).
 import { PageError, encoderError } from './errors.ts';
-import { audioFrames, type FrameSource } from './frames.ts';
+import { EncoderLoop } from './encoder-loop.ts';
+import { audioFrames } from './frames.ts';
 import type { MediaClock } from './media-clock.ts';
 
 export const OPUS_BITRATE = 96_000;
@@ -20,13 +21,9 @@ export interface AudioPipelineEvents {
 
 const MAX_ENCODE_QUEUE = 10;
 
-export class AudioPipeline {
+export class AudioPipeline extends EncoderLoop<AudioData> {
   private encoder: AudioEncoder | undefined;
   private info: AudioTrackInfo | undefined;
-  private readonly frames: FrameSource<AudioData>;
-  private closed = false;
-  private closing: Promise<void> | undefined;
-  private loop: Promise<void> | undefined;
   dropped = 0;
 
   constructor(
@@ -34,47 +31,18 @@ export class AudioPipeline {
     private readonly clock: MediaClock,
     private readonly events: AudioPipelineEvents,
   ) {
-    this.frames = audioFrames(track);
+    super('audio', audioFrames(track), (err) => events.error(err));
   }
 
   get trackInfo(): AudioTrackInfo | undefined {
     return this.info;
   }
 
-  start(): void {
-    this.loop ??= this.run();
+  protected override currentEncoder(): AudioEncoder | undefined {
+    return this.encoder;
   }
 
-  /** Idempotent, and also after a failure: fail() only stops the loop, the encoder is closed here. */
-  close(): Promise<void> {
-    this.closing ??= this.shutdown();
-    return this.closing;
-  }
-
-  private async shutdown(): Promise<void> {
-    this.closed = true;
-    this.frames.close();
-    await this.loop?.catch(() => {});
-    const enc = this.encoder;
-    if (enc && enc.state === 'configured') await enc.flush().catch(() => {});
-    if (enc && enc.state !== 'closed') enc.close();
-  }
-
-  private async run(): Promise<void> {
-    while (!this.closed) {
-      const data = await this.frames.read().catch(() => undefined);
-      if (!data) break;
-      try {
-        await this.handle(data);
-      } catch (err) {
-        this.fail(encoderError('audio', err));
-      } finally {
-        data.close();
-      }
-    }
-  }
-
-  private async handle(data: AudioData): Promise<void> {
+  protected override async handle(data: AudioData): Promise<void> {
     if (this.closed) return;
     if (this.clock.observe('audio', data.timestamp) === undefined) return;
     if (!this.encoder) {
@@ -111,10 +79,4 @@ export class AudioPipeline {
     this.events.configured(this.info);
   }
 
-  private fail(err: PageError): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.frames.close();
-    this.events.error(err);
-  }
 }

@@ -6,7 +6,8 @@
 // counted) instead of queued, every frame is closed, and a keyframe comes every `keyframeIntervalMs` and on request.
 import { avcCodec, avcLevel, fitSize } from './codec.ts';
 import { PageError, encoderError } from './errors.ts';
-import { videoFrames, type FrameSource } from './frames.ts';
+import { EncoderLoop } from './encoder-loop.ts';
+import { videoFrames } from './frames.ts';
 import type { MediaClock } from './media-clock.ts';
 import type { FrameRate, Preset, Profile } from './params.ts';
 import type { PublishStats } from './stats.ts';
@@ -32,17 +33,13 @@ const MAX_ENCODE_QUEUE = 2;
 /** Fraction of the frame interval below which a frame is skipped as "too soon" (decimating 30 → 15 fps, 60 → 30). */
 export const MIN_GAP_FRACTION = 0.75;
 
-export class VideoPipeline {
+export class VideoPipeline extends EncoderLoop<VideoFrame> {
   private encoder: VideoEncoder | undefined;
   private cfg: VideoEncoderConfig | undefined;
-  private readonly frames: FrameSource<VideoFrame>;
-  private closed = false;
-  private closing: Promise<void> | undefined;
   private forceKey = false;
   private lastKeyUs: number | undefined;
   private lastEncodedUs: number | undefined;
   private readonly startedAt = new Map<number, number>();
-  private loop: Promise<void> | undefined;
 
   constructor(
     track: MediaStreamTrack,
@@ -51,15 +48,15 @@ export class VideoPipeline {
     private readonly stats: PublishStats,
     private readonly events: VideoPipelineEvents,
   ) {
-    this.frames = videoFrames(track);
+    super('video', videoFrames(track), (err) => events.error(err));
+  }
+
+  protected override currentEncoder(): VideoEncoder | undefined {
+    return this.encoder;
   }
 
   get config(): VideoEncoderConfig | undefined {
     return this.cfg;
-  }
-
-  start(): void {
-    this.loop ??= this.run();
   }
 
   requestKeyframe(): void {
@@ -74,39 +71,7 @@ export class VideoPipeline {
     this.forceKey = true;
   }
 
-  /**
-   * Stops reading, encodes what is queued (the recording wants the last frames) and closes the encoder. Idempotent,
-   * and also after a failure: fail() only stops the loop, the encoder is closed here.
-   */
-  close(): Promise<void> {
-    this.closing ??= this.shutdown();
-    return this.closing;
-  }
-
-  private async shutdown(): Promise<void> {
-    this.closed = true;
-    this.frames.close();
-    await this.loop?.catch(() => {});
-    const enc = this.encoder;
-    if (enc && enc.state === 'configured') await enc.flush().catch(() => {});
-    if (enc && enc.state !== 'closed') enc.close();
-  }
-
-  private async run(): Promise<void> {
-    while (!this.closed) {
-      const frame = await this.frames.read().catch(() => undefined);
-      if (!frame) break;
-      try {
-        await this.handle(frame);
-      } catch (err) {
-        this.fail(encoderError('video', err));
-      } finally {
-        frame.close();
-      }
-    }
-  }
-
-  private async handle(frame: VideoFrame): Promise<void> {
+  protected override async handle(frame: VideoFrame): Promise<void> {
     if (this.closed) return;
     const mediaUs = this.clock.observe('video', frame.timestamp);
     if (mediaUs === undefined) return;
@@ -186,10 +151,4 @@ export class VideoPipeline {
     this.events.output(chunk, meta, mediaUs);
   }
 
-  private fail(err: PageError): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.frames.close();
-    this.events.error(err);
-  }
 }
