@@ -4,7 +4,8 @@ import { PRESET_SPECS } from './codec.ts';
 import { startClockSource } from './clock-source.ts';
 import { PageError, asPageError, captureError, screenCaptureError } from './errors.ts';
 import type { AudioChoice, FrameRate, Preset, Source } from './params.ts';
-import { startPatternSource, type CanvasSource } from './pattern-source.ts';
+import type { CanvasSource } from './canvas-capture.ts';
+import { startPatternSource } from './pattern-source.ts';
 
 export interface CaptureChoice {
   source: Source;

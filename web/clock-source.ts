@@ -3,7 +3,7 @@
 // large text below. Each frame is drawn and then captured at once (captureStream(0) + requestFrame()), so the time
 // drawn is the time the frame entered the pipeline.
 import { CLOCK_BITS, CLOCK_BLOCK, CLOCK_HEIGHT, CLOCK_ROW_Y, CLOCK_WIDTH, clockBits } from '../shared/clock-pattern.ts';
-import type { CanvasSource } from './pattern-source.ts';
+import { captureCanvas, type CanvasSource } from './canvas-capture.ts';
 
 export function drawClock(ctx: CanvasRenderingContext2D, ms: number): void {
   ctx.fillStyle = '#808080';
@@ -25,26 +25,5 @@ export function drawClock(ctx: CanvasRenderingContext2D, ms: number): void {
 }
 
 export function startClockSource(fps: number, now: () => number = Date.now): CanvasSource {
-  const canvas = document.createElement('canvas');
-  canvas.width = CLOCK_WIDTH;
-  canvas.height = CLOCK_HEIGHT;
-  const ctx = canvas.getContext('2d', { alpha: false });
-  if (!ctx) throw new Error('no 2D canvas context');
-  const stream = canvas.captureStream(0);
-  const track = stream.getVideoTracks()[0] as CanvasCaptureMediaStreamTrack | undefined;
-  if (!track) throw new Error('canvas.captureStream() gave no video track');
-  const tick = (): void => {
-    drawClock(ctx, now());
-    track.requestFrame();
-  };
-  tick();
-  // A timer, not requestAnimationFrame: rAF stops in a hidden tab, and the clock must keep ticking for a benchmark.
-  const timer = setInterval(tick, 1000 / fps);
-  return {
-    stream,
-    stop() {
-      clearInterval(timer);
-      for (const t of stream.getTracks()) t.stop();
-    },
-  };
+  return captureCanvas(CLOCK_WIDTH, CLOCK_HEIGHT, fps, (ctx) => drawClock(ctx, now()));
 }

@@ -1,9 +1,6 @@
 // A canvas test pattern for broadcasting without a camera: colour bars, a moving bar and a frame counter, so motion,
 // colour and dropped frames are all visible at the far end.
-export interface CanvasSource {
-  stream: MediaStream;
-  stop(): void;
-}
+import { captureCanvas, type CanvasSource } from './canvas-capture.ts';
 
 const BARS = ['#c0c0c0', '#c0c000', '#00c0c0', '#00c000', '#c000c0', '#c00000', '#0000c0'];
 
@@ -36,26 +33,6 @@ export function drawPattern(ctx: CanvasRenderingContext2D, width: number, height
 }
 
 export function startPatternSource(width: number, height: number, fps: number, label: string): CanvasSource {
-  const canvas = document.createElement('canvas');
-  canvas.width = width;
-  canvas.height = height;
-  const ctx = canvas.getContext('2d', { alpha: false });
-  if (!ctx) throw new Error('no 2D canvas context');
-  const stream = canvas.captureStream(0);
-  const track = stream.getVideoTracks()[0] as CanvasCaptureMediaStreamTrack | undefined;
-  if (!track) throw new Error('canvas.captureStream() gave no video track');
   let frame = 0;
-  const tick = (): void => {
-    drawPattern(ctx, width, height, frame++, label);
-    track.requestFrame();
-  };
-  tick();
-  const timer = setInterval(tick, 1000 / fps);
-  return {
-    stream,
-    stop() {
-      clearInterval(timer);
-      for (const t of stream.getTracks()) t.stop();
-    },
-  };
+  return captureCanvas(width, height, fps, (ctx) => drawPattern(ctx, width, height, frame++, label));
 }
