@@ -8,7 +8,7 @@ import { WebSocketServer } from 'ws';
 import { PROTOCOL_VERSION, PUBLISH_PATH, type PageConfig } from '../../shared/protocol.ts';
 import type { IngestServer } from '../ingest/ingest-server.ts';
 import type { Logger } from '../log.ts';
-import { isLoopbackAddress, normalizeAddress } from '../rtsp/connection.ts';
+import { isLoopbackAddress, normalizeAddress } from '../net.ts';
 import type { StreamRegistry } from '../stream/registry.ts';
 import { listStreams } from './api.ts';
 import { serveStatic } from './static.ts';

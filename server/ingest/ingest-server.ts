@@ -1,13 +1,13 @@
 // Browser publishers over WebSocket (protocol in shared/protocol.ts). Each socket walks hello → init → live; every
 // byte is checked (control messages at runtime, fMP4 box by box) before anything reaches ffmpeg, and nothing is
 // spawned until a valid init segment has arrived. A bad socket is closed with a reason; nobody else notices.
-import crypto from 'node:crypto';
 import type { WebSocket, RawData } from 'ws';
 import { parseInitSegment, parseMediaSegment, type InitInfo } from '../../shared/fmp4/reader.ts';
 import { CLOSE, PROTOCOL_VERSION, parseClientMessage, type ClientMessage, type RefusalCode, type ServerMessage } from '../../shared/protocol.ts';
 import { isValidStreamName, streamNameProblem } from '../../shared/stream-name.ts';
 import { maskUrl } from '../egress/output-url.ts';
 import type { Logger } from '../log.ts';
+import { sameSecret } from '../net.ts';
 import type { RegistryEvent, StreamRegistry } from '../stream/registry.ts';
 import { IngestStream, type Destination } from './ingest-stream.ts';
 
@@ -412,11 +412,6 @@ function mismatch(info: InitInfo, hello: Extract<ClientMessage, { type: 'hello' 
 /** "1.2.3.4:5678" and "1.2.3.4:9999" are the same host. */
 function sameHost(a: string, b: string): boolean {
   return a.slice(0, a.lastIndexOf(':')) === b.slice(0, b.lastIndexOf(':'));
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const h = (s: string) => crypto.createHash('sha256').update(s).digest();
-  return crypto.timingSafeEqual(h(a), h(b));
 }
 
 function toBytes(data: RawData): Uint8Array {

@@ -4,7 +4,8 @@
 // break on a challenge that offers qop, so our challenge offers none. node:crypto is pure
 // computation here; nonces and clocks belong to the caller (the server), passed in as values.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { sameSecret } from '../net.ts';
 import { fail, ok, ProtocolError, type Result } from './errors.ts';
 
 export type Credentials =
@@ -136,12 +137,6 @@ export function digestResponse(opts: {
 }
 
 /** Constant-time string equality: both sides are hashed to equal length first, so length leaks nothing either. */
-function safeEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a, 'utf8').digest();
-  const hb = createHash('sha256').update(b, 'utf8').digest();
-  return timingSafeEqual(ha, hb);
-}
-
 /**
  * Whether the credentials prove knowledge of the expected password. Digest is checked against the
  * uri the client signed (it is the request URI for ANNOUNCE, the track URL for SETUP in ffmpeg) and
@@ -160,8 +155,8 @@ export function checkCredentials(
 ): boolean {
   if (c.scheme === 'Basic') {
     if (!expected.allowBasic) return false;
-    const user = safeEqual(c.username, expected.username);
-    const pass = safeEqual(c.password, expected.password);
+    const user = sameSecret(c.username, expected.username);
+    const pass = sameSecret(c.password, expected.password);
     return user && pass;
   }
   if (c.algorithm !== undefined && c.algorithm.toUpperCase() !== 'MD5') return false;
@@ -183,8 +178,8 @@ export function checkCredentials(
     uri: c.uri,
     ...qopOpts,
   });
-  const user = safeEqual(c.username, expected.username);
-  const response = safeEqual(c.response.toLowerCase(), want);
+  const user = sameSecret(c.username, expected.username);
+  const response = sameSecret(c.response.toLowerCase(), want);
   return user && response;
 }
 

@@ -3,6 +3,7 @@
 // Methods are handled elsewhere (server.ts); this file knows sockets, not RTSP semantics.
 import type net from 'node:net';
 import type { Logger } from '../log.ts';
+import { isLoopbackAddress, normalizeAddress } from '../net.ts';
 import { ProtocolError } from './errors.ts';
 import { parseIncoming } from './interleaved.ts';
 import { DEFAULT_LIMITS, getHeader, reasonPhrase, writeResponse, type MessageLimits, type RtspRequest, type RtspResponse } from './message.ts';
@@ -222,12 +223,4 @@ export class RtspConnection {
     this.pending = undefined;
     this.o.handlers.closed(this);
   }
-}
-
-export function normalizeAddress(a: string): string {
-  return a.startsWith('::ffff:') ? a.slice(7) : a;
-}
-
-export function isLoopbackAddress(a: string): boolean {
-  return a === '::1' || /^127\./.test(normalizeAddress(a));
 }
