@@ -6,20 +6,17 @@ import { authorizationHeader } from '../../../server/rtsp/auth.ts';
 import type { RtspResponse } from '../../../server/rtsp/message.ts';
 import { publish, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
 import { RtspStatusError, RtspTestClient } from '../../support/rtsp-client.ts';
-import { h264Sdp, until } from './helpers.ts';
+import { ClientPool, h264Sdp, until } from './helpers.ts';
 
 const FAILURE_DELAY: [number, number] = [300, 400];
 
-let clients: RtspTestClient[] = [];
+const clients = new ClientPool();
 afterEach(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  clients = [];
+  await clients.closeAll();
 });
 
-async function connect(url: string): Promise<RtspTestClient> {
-  const c = await RtspTestClient.connect(url);
-  clients.push(c);
-  return c;
+function connect(url: string): Promise<RtspTestClient> {
+  return clients.connect(url);
 }
 
 function challenges(r: RtspResponse): string[] {

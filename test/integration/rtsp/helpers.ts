@@ -4,6 +4,7 @@ import net from 'node:net';
 import { execa } from 'execa';
 import { parseIncoming } from '../../../server/rtsp/interleaved.ts';
 import type { RtspResponse } from '../../../server/rtsp/message.ts';
+import { RtspTestClient } from '../../support/rtsp-client.ts';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -106,4 +107,24 @@ export function h264Sdp(): string {
     'a=control:streamid=0',
     '',
   ].join('\r\n');
+}
+
+/** RTSP test clients a test file opens; `closeAll()` in afterEach closes them. */
+export class ClientPool {
+  private clients: RtspTestClient[] = [];
+
+  async connect(url: string): Promise<RtspTestClient> {
+    return this.add(await RtspTestClient.connect(url));
+  }
+
+  add(c: RtspTestClient): RtspTestClient {
+    this.clients.push(c);
+    return c;
+  }
+
+  async closeAll(): Promise<void> {
+    const all = this.clients;
+    this.clients = [];
+    await Promise.all(all.map((c) => c.close()));
+  }
 }

@@ -3,25 +3,22 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { publish, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
 import { RtspStatusError, RtspTestClient } from '../../support/rtsp-client.ts';
-import { until } from './helpers.ts';
+import { ClientPool, until } from './helpers.ts';
 
 let t: TestRelay | undefined;
 let pub: Publisher | undefined;
-let clients: RtspTestClient[] = [];
+const clients = new ClientPool();
 
 afterEach(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  clients = [];
+  await clients.closeAll();
   if (pub) await stopProcess(pub);
   await t?.close();
   pub = undefined;
   t = undefined;
 });
 
-async function connect(url: string): Promise<RtspTestClient> {
-  const c = await RtspTestClient.connect(url);
-  clients.push(c);
-  return c;
+function connect(url: string): Promise<RtspTestClient> {
+  return clients.connect(url);
 }
 
 /** The status a player's play() failed with, and at which step. */

@@ -4,20 +4,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { publish, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
 import { RtspTestClient } from '../../support/rtsp-client.ts';
-import { h264Sdp, until } from './helpers.ts';
+import { ClientPool, h264Sdp, until } from './helpers.ts';
 
 /** Everything a test started, stopped in afterEach whatever happened. */
 let relays: TestRelay[] = [];
 let procs: Array<Parameters<typeof stopProcess>[0]> = [];
-let clients: RtspTestClient[] = [];
+const clients = new ClientPool();
 
 afterEach(async () => {
-  await Promise.all(clients.map((c) => c.close()));
+  await clients.closeAll();
   await Promise.all(procs.map((p) => stopProcess(p)));
   await Promise.all(relays.map((r) => r.close()));
   relays = [];
   procs = [];
-  clients = [];
 });
 
 async function relay(flags: string[] = []): Promise<TestRelay> {
@@ -34,7 +33,7 @@ function publisher(...args: Parameters<typeof publish>): Publisher {
 
 async function player(url: string, transport: 'tcp' | 'udp'): Promise<RtspTestClient> {
   const c = await RtspTestClient.connect(url);
-  clients.push(c);
+  clients.add(c);
   await c.play({ transport });
   return c;
 }
@@ -59,7 +58,7 @@ describe('one publisher per NAME', () => {
     expect(r.stderr).toMatch(/403/);
     // And on the wire: ANNOUNCE gets 403 with a reason that says why.
     const raw = await RtspTestClient.connect(t.url(name));
-    clients.push(raw);
+    clients.add(raw);
     const a = await raw.request('ANNOUNCE', t.url(name), [['Content-Type', 'application/sdp']], Buffer.from(h264Sdp()));
     expect(a.status).toBe(403);
     expect(a.reason).toMatch(/Already Published/);
@@ -192,7 +191,7 @@ describe('the publisher returns within --publisher-grace', () => {
     await c.closed;
     expect(t.relay.registry.get(name)).toBeUndefined();
     const late = await RtspTestClient.connect(t.url(name));
-    clients.push(late);
+    clients.add(late);
     expect((await late.request('DESCRIBE', t.url(name))).status).toBe(404);
   });
 });

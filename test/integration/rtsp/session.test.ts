@@ -6,18 +6,15 @@ import { parseRtpHeader } from '../../../server/rtp/packet.ts';
 import { getHeader } from '../../../server/rtsp/message.ts';
 import { publish, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
 import { RtspTestClient } from '../../support/rtsp-client.ts';
-import { sleep, until } from './helpers.ts';
+import { ClientPool, sleep, until } from './helpers.ts';
 
-let clients: RtspTestClient[] = [];
+const clients = new ClientPool();
 afterEach(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  clients = [];
+  await clients.closeAll();
 });
 
-async function connect(url: string): Promise<RtspTestClient> {
-  const c = await RtspTestClient.connect(url);
-  clients.push(c);
-  return c;
+function connect(url: string): Promise<RtspTestClient> {
+  return clients.connect(url);
 }
 
 const packets = (c: RtspTestClient, track = 0) => c.tracks[track]?.packets ?? 0;

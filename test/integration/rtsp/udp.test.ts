@@ -6,28 +6,25 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { getHeader } from '../../../server/rtsp/message.ts';
 import { publish, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
 import { RtspTestClient } from '../../support/rtsp-client.ts';
-import { h264Sdp, sleep, until } from './helpers.ts';
+import { ClientPool, h264Sdp, sleep, until } from './helpers.ts';
 
 let t: TestRelay | undefined;
 let pub: Publisher | undefined;
-let clients: RtspTestClient[] = [];
+const clients = new ClientPool();
 let sockets: dgram.Socket[] = [];
 
 afterEach(async () => {
-  await Promise.all(clients.map((c) => c.close()));
+  await clients.closeAll();
   for (const s of sockets) s.close();
   if (pub) await stopProcess(pub);
   await t?.close();
-  clients = [];
   sockets = [];
   pub = undefined;
   t = undefined;
 });
 
-async function connect(url: string): Promise<RtspTestClient> {
-  const c = await RtspTestClient.connect(url);
-  clients.push(c);
-  return c;
+function connect(url: string): Promise<RtspTestClient> {
+  return clients.connect(url);
 }
 
 async function udpSocket(port = 0): Promise<dgram.Socket> {
