@@ -70,6 +70,7 @@ describe('Go live from the page', () => {
       await player.play({ transport: 'tcp' });
       await waitFor(() => (player.tracks[0]?.packets ?? 0) > 30, 5000);
       const pidsBefore = spawnedPids(relay, NAME);
+      expect(pidsBefore.length).toBeGreaterThanOrEqual(2); // otherwise "the same ffmpegs" below would hold vacuously
       expect(relay.relay.ingest.drop(NAME)).toBe(true);
       await waitState(opened.page, 'reconnecting', 10_000);
       await waitState(opened.page, 'live', 20_000);

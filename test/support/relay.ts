@@ -43,7 +43,7 @@ export interface PublishOptions {
   duration?: number;
 }
 
-const PUBLISH_OPTIONS = { reject: false, stdin: 'ignore', buffer: true, cleanup: true } as const;
+export const PUBLISH_OPTIONS = { reject: false, stdin: 'ignore', buffer: true, cleanup: true } as const;
 export type Publisher = ResultPromise<typeof PUBLISH_OPTIONS>;
 
 /** A real ffmpeg publishing testsrc2 (+ sine) in real time with ANNOUNCE/RECORD. */
