@@ -1,8 +1,8 @@
 // Connections that hold no session and say nothing are closed; keep-alives for a session that is gone get 454.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publish, startTestRelay, stopProcess, waitLive, type TestRelay } from '../../support/relay.ts';
-import { RtspStatusError, RtspTestClient } from '../../support/rtsp-client.ts';
-import { raw, requestText } from './helpers.ts';
+import { RtspStatusError } from '../../support/rtsp-client.ts';
+import { ClientPool, raw, requestText } from './helpers.ts';
 
 describe('idle connections and stale sessions', () => {
   let t: TestRelay;
@@ -34,25 +34,22 @@ describe('a session that is set up but never played', () => {
   it('expires after the session timeout instead of holding a --max-clients slot forever', async () => {
     const t = await startTestRelay(['--max-clients', '1'], { rtsp: { sessionTimeoutMs: 800 } });
     const pub = publish({ url: t.url('squat'), audio: 'none', gop: 30 });
-    const clients: RtspTestClient[] = [];
+    const clients = new ClientPool();
     try {
       await waitLive(t.relay, 'squat');
-      const squatter = await RtspTestClient.connect(t.url('squat'));
-      clients.push(squatter);
+      const squatter = await clients.connect(t.url('squat'));
       const d = await squatter.request('DESCRIBE', t.url('squat'));
       expect(d.status).toBe(200);
       const s = await squatter.request('SETUP', `${t.url('squat')}/trackID=0`, [['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1']]);
       expect(s.status).toBe(200);
-      const blocked = await RtspTestClient.connect(t.url('squat'));
-      clients.push(blocked);
+      const blocked = await clients.connect(t.url('squat'));
       await expect(blocked.play({ transport: 'tcp' })).rejects.toBeInstanceOf(RtspStatusError);
       await new Promise((r) => setTimeout(r, 1500)); // timeout 800 ms; the sweep runs every timeout/4
-      const player = await RtspTestClient.connect(t.url('squat'));
-      clients.push(player);
+      const player = await clients.connect(t.url('squat'));
       await player.play({ transport: 'tcp' });
       expect(t.logs.some((l) => l.event === 'teardown' && l.why === 'timeout')).toBe(true);
     } finally {
-      await Promise.all(clients.map((c) => c.close()));
+      await clients.closeAll();
       await stopProcess(pub);
       await t.close();
     }
