@@ -88,6 +88,12 @@ export interface FfmpegOutputOptions {
   backoff?: { initialMs: number; maxMs: number; resetAfterMs?: number };
   /** Bytes queued in ffmpeg's stdin beyond which fragments are dropped until the next keyframe. */
   maxBacklogBytes?: number;
+  /**
+   * Hold fragments this long and hand them to ffmpeg in one write (0, the default: write each at once). Every write
+   * wakes ffmpeg, and waking ~80 times a second (a fragment per frame and per audio packet) costs it more than the
+   * remux itself; see RTMP_COALESCE_MS.
+   */
+  coalesceMs?: number;
   aacSampleRate?: AacSampleRate;
   /** After close() ends stdin: wait this long for ffmpeg to exit, then SIGTERM, then as long again, then SIGKILL. */
   closeGraceMs?: number;
@@ -159,6 +165,8 @@ export class FfmpegOutput {
   #preludeAllowance = 0;
   #runningSince: number | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Set while stdin is corked, collecting fragments for one write. */
+  #flushTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #stderrPartial = '';
   #progress = new Map<string, string>();
@@ -246,6 +254,14 @@ export class FfmpegOutput {
       this.#waitingForKeyframe = false;
       this.#log.info('egress.backlog_resumed', { droppedFragments: this.#dropped });
     }
+    if (this.#o.coalesceMs && this.#flushTimer === undefined) {
+      // cork() collects the writes; uncork() hands them to the pipe as one writev (one syscall, one ffmpeg wake-up).
+      stdin.cork();
+      this.#flushTimer = setTimeout(() => {
+        this.#flushTimer = undefined;
+        if (stdin.writableCorked > 0) stdin.uncork();
+      }, this.#o.coalesceMs);
+    }
     this.#writeRaw(stdin, fragment);
   }
 
@@ -260,6 +276,8 @@ export class FfmpegOutput {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
+    // end() below flushes whatever is still corked.
+    this.#stopCoalescing();
     const child = this.#child;
     if (child) {
       try {
@@ -293,7 +311,14 @@ export class FfmpegOutput {
     this.#o.onState?.(to, from);
   }
 
+  #stopCoalescing(): void {
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+  }
+
   #launch(): void {
+    // A timer left from the previous run would uncork that run's (dead) stdin and never cork the new one.
+    this.#stopCoalescing();
     this.#transition('starting');
     this.#progress.clear();
     this.#frames = 0;

@@ -9,6 +9,14 @@ import type { OutputKind } from '../egress/output-url.ts';
 import { RateMeter } from '../stream/rate.ts';
 import { GopCache } from './gop-cache.ts';
 
+/**
+ * RTMP destinations get their fragments in batches of this many milliseconds. A platform adds seconds of latency of its
+ * own, so 100 ms more is invisible there, and it cuts the ffmpeg's wake-ups from ~80 to 10 a second: measured with
+ * bench:ingest (10 streams, 720p30 + Opus), 2.27 → 1.60 % of a core per RTMP ffmpeg. The RTSP output, where latency
+ * is the point, is written fragment by fragment.
+ */
+export const RTMP_COALESCE_MS = 100;
+
 export interface Destination {
   /** Expanded URL: a secret, only ever logged masked (FfmpegOutput masks it). */
   url: string;
@@ -65,6 +73,7 @@ export class IngestStream {
           hasVideo: this.hasVideo,
           logger: o.logger.child({ component: 'egress', output: d.kind }),
           prelude: () => [this.init, ...this.gop.list()],
+          coalesceMs: d.kind === 'rtmp' ? RTMP_COALESCE_MS : 0,
           ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}),
           onState: (state) => {
             if (state === 'starting') o.onOutputStart?.();

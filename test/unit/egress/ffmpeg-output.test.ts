@@ -200,6 +200,39 @@ describe('FfmpegOutput (fake process)', () => {
     await out.close();
   });
 
+  it('with coalesceMs, hands the fragments of each window to ffmpeg in one write', async () => {
+    const writes: Buffer[][] = [];
+    const out = make({
+      coalesceMs: 100,
+      spawn: (_f, args) => {
+        const c = new FakeChild(args);
+        // writev is what a pipe does with corked chunks: one call (one syscall) for all of them.
+        (c as { stdin: Writable }).stdin = new Writable({
+          write: (chunk: Buffer, _e, cb) => (writes.push([chunk]), cb()),
+          writev: (chunks, cb) => (writes.push(chunks.map((x) => x.chunk as Buffer)), cb()),
+          final: (cb) => (cb(), c.exit(0)),
+        });
+        children.push(c);
+        return c;
+      },
+    });
+    out.start();
+    await settle();
+    const prelude = writes.length;
+    expect(prelude).toBeGreaterThan(0); // the prelude goes out at once
+    out.write(new Uint8Array([3]), true);
+    out.write(new Uint8Array([4]), false);
+    out.write(new Uint8Array([5]), false);
+    await settle();
+    expect(writes).toHaveLength(prelude); // held
+    await vi.advanceTimersByTimeAsync(100);
+    expect(writes.slice(prelude)).toEqual([[Buffer.from([3]), Buffer.from([4]), Buffer.from([5])]]);
+    out.write(new Uint8Array([6]), false);
+    // close() flushes what is still held before ending stdin.
+    await out.close();
+    expect(writes.slice(prelude + 1)).toEqual([[Buffer.from([6])]]);
+  });
+
   it('drops fragments while the stdin backlog is over the limit, until a keyframe', async () => {
     const out = make({ maxBacklogBytes: 100 });
     out.start();
