@@ -8,6 +8,8 @@ export interface AacConfig {
   sampleRate: number;
   /** From channelConfiguration; undefined when 0 (the layout is in a program_config_element). */
   channels: number | undefined;
+  /** The AudioSpecificConfig bytes themselves (RTP's mpeg4-generic "config", RFC 3640 §4.1). */
+  specificConfig: Uint8Array;
 }
 
 export type EsdsResult = { ok: true; value: AacConfig } | { ok: false; message: string; unsupported: boolean };
@@ -98,7 +100,7 @@ function readAsc(b: Uint8Array, start: number, end: number): AacConfig {
   if (!ACCEPTED_OBJECT_TYPES.has(audioObjectType)) throw new Stop(`AAC object type ${audioObjectType} is not accepted (only 2, 5 and 29)`, true);
   if (sampleRate === 0) throw new Stop('the AudioSpecificConfig sample rate is 0');
   if (channelConfiguration > 7) throw new Stop(`channelConfiguration ${channelConfiguration} is reserved`, true);
-  return { audioObjectType, sampleRate, channels: CHANNELS[channelConfiguration] };
+  return { audioObjectType, sampleRate, channels: CHANNELS[channelConfiguration], specificConfig: b.slice(start, end) };
 }
 
 /** Parses the esds payload after its FullBox header. */

@@ -41,6 +41,10 @@ export interface TrackInfo {
   level?: number;
   /** H.264 only: bytes in each NAL unit length prefix (avcC lengthSizeMinusOne + 1); the samples are checked with it. */
   nalLengthSize?: number;
+  /** H.264 only: the avcC's parameter sets, which avc1 samples do not repeat (RTP's sprop-parameter-sets). */
+  parameterSets?: { sps: Uint8Array[]; pps: Uint8Array[] };
+  /** AAC only: the AudioSpecificConfig from the esds. */
+  aacConfig?: Uint8Array;
   /** From the track's trex; absent means all zero. */
   defaults?: TrackFragmentDefaults;
 }
@@ -259,6 +263,7 @@ function readAvcEntry(buf: Uint8Array, entry: Box, id: number): SampleEntryInfo 
     profile: avcProfileName(sps.value.profileIdc, sps.value.constraintFlags),
     level: sps.value.levelIdc,
     nalLengthSize: c.nalLengthSize,
+    parameterSets: { sps: c.sps.map((n) => n.slice()), pps: c.pps.map((n) => n.slice()) },
   };
 }
 
@@ -337,5 +342,6 @@ function readMp4aEntry(buf: Uint8Array, entry: Box, id: number): SampleEntryInfo
     codec: `mp4a.40.${esds.value.audioObjectType}`,
     channels: esds.value.channels ?? fields.channels,
     sampleRate: esds.value.sampleRate,
+    aacConfig: esds.value.specificConfig,
   };
 }

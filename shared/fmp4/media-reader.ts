@@ -32,6 +32,19 @@ import {
 } from './box-reader.ts';
 import type { InitInfo } from './init-reader.ts';
 
+/** One sample of a traf, located in the segment that was parsed. */
+export interface SampleRef {
+  /** Where its bytes start in the parsed buffer. */
+  offset: number;
+  size: number;
+  /** Decode time relative to the traf's baseDecodeTime, in the track timescale. */
+  decodeOffset: number;
+  duration: number;
+  /** Presentation minus decode time (trun sample_composition_time_offset; signed in trun version 1). */
+  compositionOffset: number;
+  sync: boolean;
+}
+
 export interface FragmentTrackInfo {
   trackId: number;
   /** tfdt baseMediaDecodeTime; a bigint only past Number.MAX_SAFE_INTEGER. */
@@ -43,6 +56,8 @@ export interface FragmentTrackInfo {
   duration: number;
   /** Sum of the sample sizes. */
   bytes: number;
+  /** Every sample, in decode order. */
+  sampleList: SampleRef[];
 }
 
 export interface FragmentInfo {
@@ -217,6 +232,7 @@ function readTraf(
   let bytes = 0;
   let keyframe = false;
   let dataEnd = base;
+  const sampleList: SampleRef[] = [];
   for (const [n, trunBox] of truns.entries()) {
     const r = new Fields(buf, trunBox);
     const full = r.full();
@@ -236,13 +252,17 @@ function readTraf(
     let runBytes = 0;
     const sizes: number[] = [];
     for (let i = 0; i < count; i++) {
-      duration += tf & TRUN_DURATION ? r.u32() : defaultDuration;
+      const sampleDuration = tf & TRUN_DURATION ? r.u32() : defaultDuration;
       const size = tf & TRUN_SIZE ? r.u32() : defaultSize;
       sizes.push(size);
-      runBytes += size;
       const sampleFlags = tf & TRUN_FLAGS ? r.u32() : i === 0 && firstFlags !== undefined ? firstFlags : defaultFlags;
-      if (tf & TRUN_CTS_OFFSET) r.u32();
-      if (n === 0 && i === 0) keyframe = (sampleFlags & SAMPLE_IS_NON_SYNC) === 0;
+      // §8.8.8.2: version 0 offsets are unsigned, version 1 signed.
+      const cts = tf & TRUN_CTS_OFFSET ? (full.version === 1 ? r.i32() : r.u32()) : 0;
+      const sync = (sampleFlags & SAMPLE_IS_NON_SYNC) === 0;
+      if (n === 0 && i === 0) keyframe = sync;
+      sampleList.push({ offset: start + runBytes, size, decodeOffset: duration, duration: sampleDuration, compositionOffset: cts, sync });
+      duration += sampleDuration;
+      runBytes += size;
     }
     r.end();
     if (start < mdat.payload || start + runBytes > mdat.end) {
@@ -254,7 +274,7 @@ function readTraf(
     bytes += runBytes;
     dataEnd = start + runBytes;
   }
-  return { info: { trackId, baseDecodeTime, samples, keyframe, duration, bytes }, dataEnd };
+  return { info: { trackId, baseDecodeTime, samples, keyframe, duration, bytes, sampleList }, dataEnd };
 }
 
 /**

@@ -11,4 +11,4 @@ export type { Fmp4Error, Fmp4ErrorCode, Fmp4Result, ReaderLimits } from './box-r
 export { parseInitSegment } from './init-reader.ts';
 export type { InitInfo, TrackFragmentDefaults, TrackInfo } from './init-reader.ts';
 export { parseMediaSegment } from './media-reader.ts';
-export type { FragmentInfo, FragmentTrackInfo } from './media-reader.ts';
+export type { FragmentInfo, FragmentTrackInfo, SampleRef } from './media-reader.ts';

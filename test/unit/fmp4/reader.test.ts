@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { box, fullBox } from '../../../shared/fmp4/boxes.ts';
 import { parseInitSegment, parseMediaSegment, readBoxHeader, type Fmp4Result, type InitInfo } from '../../../shared/fmp4/reader.ts';
+import { parseAvcC } from '../../../shared/fmp4/avc.ts';
 import { Fmp4Writer } from '../../../shared/fmp4/writer.ts';
 import { fixture, videoFixture, writeFixtureFile } from '../../support/fmp4-fixtures.ts';
 import { splitFragmentedFile } from '../../support/fmp4-split.ts';
@@ -43,8 +44,24 @@ describe('readBoxHeader (ISO/IEC 14496-12 §4.2)', () => {
 
 describe('parseInitSegment accepts', () => {
   it('the writer output, describing both tracks', () => {
+    // The avcC's parameter sets, as they are in the fixture's avcC (ISO/IEC 14496-15 §5.3.3.1).
+    const parsed = parseAvcC(videoFixture().avcC);
+    if (!parsed.ok) throw new Error(parsed.message);
+    const avc = parsed.value;
     expect(initInfo.tracks).toEqual([
-      { id: 1, kind: 'video', codec: 'avc1.64001e', timescale: 90_000, width: 640, height: 360, profile: 'High', level: 30, nalLengthSize: 4, defaults: { sampleDuration: 0, sampleSize: 0, sampleFlags: 0 } },
+      {
+        id: 1,
+        kind: 'video',
+        codec: 'avc1.64001e',
+        timescale: 90_000,
+        width: 640,
+        height: 360,
+        profile: 'High',
+        level: 30,
+        nalLengthSize: 4,
+        parameterSets: { sps: avc.sps, pps: avc.pps },
+        defaults: { sampleDuration: 0, sampleSize: 0, sampleFlags: 0 },
+      },
       { id: 2, kind: 'audio', codec: 'opus', timescale: 48_000, channels: 2, sampleRate: 48_000, defaults: { sampleDuration: 0, sampleSize: 0, sampleFlags: 0 } },
     ]);
   });
@@ -60,6 +77,9 @@ describe('parseInitSegment accepts', () => {
       ['video', 'avc1.4d400d', undefined, undefined, 'Main'],
       ['audio', 'mp4a.40.2', 2, 44_100, undefined],
     ]);
+    // The whole DecoderSpecificInfo: AAC-LC (2), 44.1 kHz (index 4), stereo (2) = 0x12 0x10, then the sync extension
+    // ffmpeg appends (0x2b7, SBR absent: 0x56 0xe5 0x00; ISO/IEC 14496-3 §1.6.2.1).
+    expect(aac.tracks[1]!.aacConfig).toEqual(new Uint8Array([0x12, 0x10, 0x56, 0xe5, 0x00]));
   });
 
   it('free and skip boxes at the top level', () => {
@@ -84,9 +104,19 @@ describe('parseMediaSegment accepts', () => {
             keyframe: f.samples[0]!.keyframe,
             duration: f.samples.reduce((n, s) => n + s.duration, 0),
             bytes: f.samples.reduce((n, s) => n + s.data.length, 0),
+            sampleList: f.samples.map((s) => ({
+              offset: expect.any(Number),
+              size: s.data.length,
+              decodeOffset: s.timestamp - f.samples[0]!.timestamp,
+              duration: s.duration,
+              compositionOffset: s.compositionOffset ?? 0,
+              sync: s.keyframe,
+            })),
           },
         ],
       });
+      // Each sample's bytes are where the reader says.
+      info.tracks[0]!.sampleList.forEach((r, i) => expect(f.bytes.subarray(r.offset, r.offset + r.size)).toEqual(f.samples[i]!.data));
     }
   });
 
