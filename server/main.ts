@@ -57,12 +57,9 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     ...overrides.rtsp,
   });
   await rtsp.start();
-  // The egress publishes into our own relay over loopback (trusted, no credentials needed).
-  const relayHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const destinations = (name: string): Destination[] => [
-    { url: `rtsp://${relayHost.includes(':') ? `[${relayHost}]` : relayHost}:${rtsp.port()}/${name}`, kind: 'rtsp' },
-    ...[...config.outputs, ...(config.streamOutputs[name] ?? [])].map((t) => ({ url: expandOutputUrl(t, name), kind: outputKind(t) })),
-  ];
+  // Browser streams reach our own relay in process (ingest/relay-feed.ts); ffmpeg carries the configured destinations.
+  const destinations = (name: string): Destination[] =>
+    [...config.outputs, ...(config.streamOutputs[name] ?? [])].map((t) => ({ url: expandOutputUrl(t, name), kind: outputKind(t) }));
   const ingest = new IngestServer({
     logger: logger.child({ component: 'ingest' }),
     registry,

@@ -1,6 +1,7 @@
 // Browser publishers over WebSocket (protocol in shared/protocol.ts). Each socket walks hello → init → live; every
-// byte is checked (control messages at runtime, fMP4 box by box) before anything reaches ffmpeg, and nothing is
-// spawned until a valid init segment has arrived. A bad socket is closed with a reason; nobody else notices.
+// byte is checked (control messages at runtime, fMP4 box by box) before anything reaches the relay or ffmpeg, and
+// nothing is spawned until a valid init segment has arrived. A bad socket is closed with a reason; nobody else notices.
+// The built-in RTSP relay is fed in process (relay-feed.ts); ffmpeg carries the configured destinations.
 import type { WebSocket, RawData } from 'ws';
 import { parseInitSegment, parseMediaSegment, type InitInfo } from '../../shared/fmp4/reader.ts';
 import { CLOSE, PROTOCOL_VERSION, parseClientMessage, type ClientMessage, type RefusalCode, type ServerMessage } from '../../shared/protocol.ts';
@@ -8,8 +9,9 @@ import { isValidStreamName, streamNameProblem } from '../../shared/stream-name.t
 import { maskUrl } from '../egress/output-url.ts';
 import type { Logger } from '../log.ts';
 import { sameSecret } from '../net.ts';
-import type { RegistryEvent, StreamRegistry } from '../stream/registry.ts';
+import type { StreamRegistry } from '../stream/registry.ts';
 import { IngestStream, type Destination } from './ingest-stream.ts';
+import { RelayFeed } from './relay-feed.ts';
 
 export interface IngestOptions {
   logger: Logger;
@@ -17,7 +19,7 @@ export interface IngestOptions {
   /** The relay's RTSP port, for the page's RTSP URL. */
   rtspPort: () => number;
   rtspPlayers: (name: string) => number;
-  /** Every destination of a stream, the built-in relay first. */
+  /** The configured destinations of a stream (the built-in relay is not one: it is fed directly). */
   destinations: (name: string) => Destination[];
   /** Needed by publishers that are not on loopback; without one, only loopback may publish. */
   publishToken?: string;
@@ -41,6 +43,8 @@ interface Publisher {
   state: SocketState;
   hello?: Extract<ClientMessage, { type: 'hello' }>;
   stream?: IngestStream;
+  /** This socket's publication in the RTSP relay, from its init segment until it closes. */
+  feed?: RelayFeed | undefined;
   lastDecodeTime: Map<number, number>;
   early: Uint8Array[];
   earlyBytes: number;
@@ -52,21 +56,13 @@ export class IngestServer {
   private readonly attached = new Map<string, Publisher>();
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private readonly sockets = new Set<Publisher>();
-  /**
-   * Names whose page pressed Stop or did not return within the grace period, until the relay's copy of the stream
-   * (published by our egress ffmpeg) has left: when it would enter the registry's grace period, it is ended instead,
-   * so RTSP players get BYE at once.
-   */
-  private readonly stopped = new Map<string, NodeJS.Timeout>();
-  private readonly unsubscribe: () => void;
+  private sessions = 0;
   /** Streams ended while the server runs (Stop, grace over, new init), until their ffmpegs have exited. */
   private readonly retiring = new Set<Promise<void>>();
   private closed = false;
   private closing: Promise<void> | undefined;
 
-  constructor(private readonly o: IngestOptions) {
-    this.unsubscribe = o.registry.on((e) => this.onRegistryEvent(e));
-  }
+  constructor(private readonly o: IngestOptions) {}
 
   handle(ws: WebSocket, remote: string, loopback: boolean): void {
     if (this.closed) {
@@ -113,9 +109,6 @@ export class IngestServer {
 
   private async shutdown(): Promise<void> {
     this.closed = true;
-    this.unsubscribe();
-    for (const t of this.stopped.values()) clearTimeout(t);
-    this.stopped.clear();
     for (const p of this.sockets) {
       p.state = 'closed';
       for (const t of p.timers) clearTimeout(t);
@@ -179,7 +172,6 @@ export class IngestServer {
     p.state = 'init';
     this.attached.set(name, p);
     this.clearGrace(name);
-    this.clearStopped(name);
     this.send(p, {
       type: 'accepted',
       version: PROTOCOL_VERSION,
@@ -211,6 +203,11 @@ export class IngestServer {
       stream = undefined;
     }
     if (p.state !== 'starting') return; // closed while we waited
+    // The relay first: if an RTSP publisher took NAME meanwhile, refuse before anything is spawned.
+    const feed = new RelayFeed({ name, info, registry: this.o.registry, remote: p.remote, logger: this.o.logger.child({ stream: name }) });
+    const published = feed.attach(`ws-${++this.sessions}`);
+    if (!published.ok) return this.refuse(p, 'in-use', `stream "${name}" is already published over RTSP; pick another name`);
+    p.feed = feed;
     if (!stream) {
       stream = new IngestStream({
         name,
@@ -258,6 +255,8 @@ export class IngestServer {
         keyframe ||= t.keyframe;
       }
     }
+    // The relay's packets are copies: it may read ws's buffer.
+    p.feed?.write(data, parsed.value);
     // ws hands us a view of its own buffer; the cache and the ffmpeg queues keep it, so keep a copy of our own.
     const fragment = new Uint8Array(data);
     const { gopOverflow } = stream.write(fragment, keyframe, videoSamples);
@@ -306,6 +305,9 @@ export class IngestServer {
     this.sockets.delete(p);
     for (const t of p.timers) clearTimeout(t);
     p.timers = [];
+    // The relay keeps the stream's players for its grace period, as for any RTSP publisher that drops.
+    p.feed?.detach();
+    p.feed = undefined;
     const name = p.hello?.stream;
     if (name === undefined || this.attached.get(name) !== p) return;
     this.attached.delete(name);
@@ -319,7 +321,7 @@ export class IngestServer {
       this.streams.delete(name);
       this.o.logger.info('publisher-gone', { stream: name });
       // The grace period is over for the relay's copy of the stream too: its players have waited already.
-      this.endRelayedWhenLeft(name);
+      this.endRelayed(name);
       void this.retire(stream);
     }, this.o.graceMs);
     timer.unref();
@@ -340,23 +342,14 @@ export class IngestServer {
     const s = this.streams.get(name);
     if (!s || this.attached.has(name)) return;
     this.streams.delete(name);
-    this.endRelayedWhenLeft(name);
+    this.endRelayed(name);
     void this.retire(s);
   }
 
-  /**
-   * Our ffmpeg publishes NAME into the relay; when it leaves, the registry would keep the stream's players for
-   * another grace period. Nobody is coming back (Stop, or our own grace period is over), so end it instead: now if
-   * it is already waiting, else when it enters its grace period (see onRegistryEvent).
-   */
-  private endRelayedWhenLeft(name: string): void {
-    this.clearStopped(name);
+  /** Nobody is coming back (Stop, or the grace period is over): end the relay's stream, its players get BYE now. */
+  private endRelayed(name: string): void {
     const relayed = this.o.registry.get(name);
-    if (relayed?.state === 'waiting') this.o.registry.end(relayed);
-    // Until the ffmpegs have gone (close() resolves) and a little after, for their RTSP session to be torn down.
-    const forget = setTimeout(() => this.stopped.delete(name), 15_000);
-    forget.unref();
-    this.stopped.set(name, forget);
+    if (relayed?.state === 'waiting' && relayed.publisher === undefined) this.o.registry.end(relayed);
   }
 
   /** Close a stream that left the map; close() waits for it too, so no ffmpeg outlives the server. */
@@ -366,24 +359,6 @@ export class IngestServer {
     const forget = (): void => void this.retiring.delete(p);
     p.then(forget, forget);
     return p;
-  }
-
-  private onRegistryEvent(e: RegistryEvent): void {
-    const name = e.stream.name;
-    if (!this.stopped.has(name)) return;
-    if (e.type === 'stream-waiting' && !this.streams.has(name)) {
-      this.o.logger.info('relay-stream-ended', { stream: name, reason: 'the browser publisher stopped or did not come back' });
-      this.clearStopped(name);
-      this.o.registry.end(e.stream);
-    } else if (e.type === 'stream-ended') {
-      this.clearStopped(name);
-    }
-  }
-
-  private clearStopped(name: string): void {
-    const t = this.stopped.get(name);
-    if (t) clearTimeout(t);
-    this.stopped.delete(name);
   }
 
   private clearGrace(name: string): void {

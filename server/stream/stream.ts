@@ -11,7 +11,7 @@ import { RateMeter } from './rate.ts';
 import { DEFAULT_READER_POLICY, Reader, type ReaderPolicy, type ReaderSink } from './reader.ts';
 
 export interface PublisherInfo {
-  protocol: 'rtsp';
+  protocol: 'rtsp' | 'websocket';
   transport: 'tcp' | 'udp';
   remote: string;
   session: string;

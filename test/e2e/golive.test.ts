@@ -70,7 +70,7 @@ describe('Go live from the page', () => {
       await player.play({ transport: 'tcp' });
       await waitFor(() => (player.tracks[0]?.packets ?? 0) > 30, 5000);
       const pidsBefore = spawnedPids(relay, NAME);
-      expect(pidsBefore.length).toBeGreaterThanOrEqual(2); // otherwise "the same ffmpegs" below would hold vacuously
+      expect(pidsBefore.length).toBeGreaterThanOrEqual(1); // the RTMP destination's; else "the same ffmpegs" would hold vacuously
       expect(relay.relay.ingest.drop(NAME)).toBe(true);
       await waitState(opened.page, 'reconnecting', 10_000);
       await waitState(opened.page, 'live', 20_000);
@@ -87,7 +87,7 @@ describe('Go live from the page', () => {
 
   it('Stop ends the stream and every ffmpeg', async () => {
     const pids = spawnedPids(relay, NAME);
-    expect(pids.length).toBeGreaterThanOrEqual(2); // the RTSP relay and the RTMP destination
+    expect(pids.length).toBeGreaterThanOrEqual(1); // the RTMP destination (the RTSP relay is fed in process)
     await opened.page.getByRole('button', { name: 'Stop' }).click();
     await waitState(opened.page, 'idle');
     expect(await waitFor(() => pids.every((p) => !isProcessAlive(p)), 10_000)).toBe(true);

@@ -3,18 +3,23 @@
 // spawned before a valid init segment), and the relay keeps serving a well-behaved publisher.
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startNginxRtmp, type NginxRtmp } from '../../support/nginx-rtmp.ts';
 import { publish, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
 import { loadPublisherMedia, openPublishSocket, WsPublisher, type CloseInfo, type PublisherMedia } from '../../support/ws-publisher.ts';
+import { waitFor } from '../../support/ffmpeg.ts';
 import { ffmpegChildren, spawnedPids, streamJson } from './helpers.ts';
 
 let media: PublisherMedia;
 let relay: TestRelay;
+let nginx: NginxRtmp;
 const publishers: WsPublisher[] = [];
 const extraRelays: TestRelay[] = [];
 const rtspPublishers: Publisher[] = [];
 
 beforeAll(async () => {
-  [media, relay] = await Promise.all([loadPublisherMedia(), startTestRelay()]);
+  // With a destination configured, every accepted stream spawns an ffmpeg: "no ffmpeg spawned" below means something.
+  [media, nginx] = await Promise.all([loadPublisherMedia(), startNginxRtmp()]);
+  relay = await startTestRelay(['--output', `rtmp://127.0.0.1:${nginx.port}/live/{stream}`]);
 });
 
 afterEach(async () => {
@@ -25,6 +30,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await relay?.close();
+  await nginx?.stop();
   expect(await ffmpegChildren()).toEqual([]);
 });
 
@@ -104,9 +110,9 @@ describe('garbage on the publisher WebSocket', () => {
     await p.connectOrThrow();
     p.start();
     await waitLive(relay.relay, 'afterjunk');
+    expect(await waitFor(async () => (await streamJson(relay, 'afterjunk'))?.outputs[0]?.state === 'running', 10_000, 100)).toBe(true);
     expect(spawnedPids(relay).length).toBe(spawnsBefore + 1);
     expect(await ffmpegChildren()).toEqual(spawnedPids(relay, 'afterjunk'));
-    expect((await streamJson(relay, 'afterjunk'))?.outputs[0]?.state).toBe('running');
     await p.stop();
   });
 });

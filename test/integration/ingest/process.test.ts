@@ -112,14 +112,14 @@ async function startServer(flags: string[]): Promise<Server> {
   return server;
 }
 
-/** Publish NAME into `s` until both outputs (relay + nginx) run; returns their ffmpeg PIDs. */
+/** Publish NAME into `s` until both RTMP outputs run; returns their ffmpeg PIDs. */
 async function goLive(s: Server, name: string): Promise<number[]> {
   const p = new WsPublisher({ port: s.httpPort, stream: name, media });
   publishers.push(p);
   await p.connectOrThrow();
   p.start();
-  await s.waitLog((l) => l['event'] === 'egress.running' && l['stream'] === name && l['kind'] === 'rtsp', 15_000);
-  await s.waitLog((l) => l['event'] === 'egress.running' && l['stream'] === name && l['kind'] === 'rtmp', 15_000);
+  const running = (l: Record<string, unknown>): boolean => l['event'] === 'egress.running' && l['stream'] === name;
+  await s.waitLog((l) => running(l) && s.logs.filter(running).length === 2, 15_000);
   const pids = s.logs.filter((l) => l['event'] === 'egress.spawn' && l['stream'] === name).map((l) => l['pid'] as number);
   expect(pids).toHaveLength(2);
   for (const pid of pids) {
@@ -131,7 +131,7 @@ async function goLive(s: Server, name: string): Promise<number[]> {
 
 describe('the server process', () => {
   it('SIGTERM while a publisher is live: the server exits 0 and no ffmpeg child remains', async () => {
-    const s = await startServer(['--output', `rtmp://127.0.0.1:${nginx.port}/live/{stream}`]);
+    const s = await startServer(['--output', `rtmp://127.0.0.1:${nginx.port}/live/{stream}`, '--output', `rtmp://127.0.0.1:${nginx.port}/live/{stream}-copy`]);
     const pids = await goLive(s, 'termcam');
     const pub = publishers[0]!;
 
@@ -149,7 +149,7 @@ describe('the server process', () => {
   });
 
   it('SIGKILL: the orphaned ffmpegs see EOF on stdin and exit within a few seconds', async () => {
-    const s = await startServer(['--output', `rtmp://127.0.0.1:${nginx.port}/live/{stream}`]);
+    const s = await startServer(['--output', `rtmp://127.0.0.1:${nginx.port}/live/{stream}`, '--output', `rtmp://127.0.0.1:${nginx.port}/live/{stream}-copy`]);
     const pids = await goLive(s, 'killcam');
     s.proc.kill('SIGKILL');
     const r = await s.proc;

@@ -46,7 +46,7 @@ function publisher(r: TestRelay, stream: string): WsPublisher {
 
 /** A player that has PLAYed NAME over TCP and received media. */
 async function player(r: TestRelay, name: string): Promise<RtspTestClient> {
-  // The egress ffmpeg may not have ANNOUNCEd yet: retry DESCRIBE's 404 for a few seconds.
+  // The init segment may not have reached the relay yet: retry DESCRIBE's 404 for a few seconds.
   for (const deadline = Date.now() + 10_000; ; ) {
     const c = await RtspTestClient.connect(r.url(name));
     try {
@@ -69,9 +69,9 @@ describe('browser publisher → RTSP relay', () => {
     const r = await relay();
     const pub = publisher(r, 'cam1');
     const accepted = await pub.connectOrThrow();
-    expect(accepted).toMatchObject({ stream: 'cam1', rtspPath: '/cam1', rtspPort: r.rtspPort, outputs: [{ kind: 'rtsp', url: r.url('cam1') }] });
+    // No destinations configured: the relay is not one, it is fed in process.
+    expect(accepted).toMatchObject({ stream: 'cam1', rtspPath: '/cam1', rtspPort: r.rtspPort, outputs: [] });
     pub.start();
-    // The egress ffmpeg ANNOUNCEs the stream to the relay once the init segment and a keyframe have reached it.
     await waitLive(r.relay, 'cam1');
 
     const probe = await ffprobe(r.url('cam1'), { args: ['-rtsp_transport', 'tcp'] });
@@ -100,19 +100,22 @@ describe('browser publisher → RTSP relay', () => {
       video: { codec: media.codec, width: media.width, height: media.height },
       audio: { codec: 'opus', sampleRate: 48_000, channels: media.channels },
       rtspPlayers: 1,
-      outputs: [{ kind: 'rtsp', url: r.url('cam1'), state: 'running', restarts: 0 }],
+      outputs: [],
     });
     expect(s!.video!.codec).toMatch(/^avc1\./);
     expect(s!.video!.fps).toBeGreaterThanOrEqual(28);
     expect(s!.video!.fps).toBeLessThanOrEqual(32);
     expect(s!.ingestKbps).toBeGreaterThan(0);
-    // The egress republishes into the relay; the API lists the stream once, as the browser's.
+    // The API lists the stream once, as the browser's.
     expect((await listStreams(r)).filter((x) => x.name === 'cam1')).toHaveLength(1);
     // The page's own view: stats messages with the same player count.
     const stats = await pub.waitFor((m): m is Extract<typeof m, { type: 'stats' }> => m.type === 'stats' && m.rtspPlayers === 1);
     expect(stats.ingestKbps).toBeGreaterThan(0);
-    expect(stats.outputs[0]).toMatchObject({ kind: 'rtsp', state: 'running' });
+    expect(stats.outputs).toEqual([]);
     expect(packets(c)).toBeGreaterThan(0);
+    // The relay path runs no process at all.
+    expect(r.logs.filter((l) => l['event'] === 'egress.spawn')).toEqual([]);
+    expect(await ffmpegChildren()).toEqual([]);
   });
 
   it('RTMP output: nginx-rtmp receives H.264 + AAC, and a key-like last segment never appears unmasked', async () => {
@@ -132,7 +135,6 @@ describe('browser publisher → RTSP relay', () => {
     expect(await waitFor(async () => (await streamJson(r, 'rtmpcam'))?.outputs.every((o) => o.state === 'running') === true, 10_000, 100)).toBe(true);
     const s = (await streamJson(r, 'rtmpcam'))!;
     expect(s.outputs.map((o) => [o.kind, o.url])).toEqual([
-      ['rtsp', r.url('rtmpcam')],
       ['rtmp', `rtmp://127.0.0.1:${nginx.port}/live/****`],
       ['rtmp', `rtmp://127.0.0.1:${nginx.port}/live/se…56`],
     ]);
@@ -161,7 +163,7 @@ describe('browser publisher → RTSP relay', () => {
     const c = await player(r, 'stopcam');
     expect(await waitFor(async () => (await streamJson(r, 'stopcam'))?.outputs.every((o) => o.state === 'running') === true, 10_000, 100)).toBe(true);
     const pids = spawnedPids(r, 'stopcam');
-    expect(pids).toHaveLength(2);
+    expect(pids).toHaveLength(1);
     for (const pid of pids) expect(processCommandLine(pid)).toContain('ffmpeg');
 
     const stoppedAt = Date.now();
@@ -182,13 +184,14 @@ describe('browser publisher → RTSP relay', () => {
   });
 
   it('a dropped WebSocket that does not come back: after --publisher-grace the ffmpegs exit and players get BYE', async () => {
-    const r = await relay(['--publisher-grace', '2']);
+    const r = await relay(['--publisher-grace', '2', '--output', `rtmp://127.0.0.1:${nginx.port}/live/{stream}`]);
     const pub = publisher(r, 'gonecam');
     await pub.connectOrThrow();
     pub.start();
     const c = await player(r, 'gonecam');
     expect(await waitFor(async () => (await streamJson(r, 'gonecam'))?.outputs[0]?.state === 'running', 10_000, 100)).toBe(true);
     const pids = spawnedPids(r, 'gonecam');
+    expect(pids).toHaveLength(1);
     const droppedAt = Date.now();
     await pub.drop();
     // Within the grace period everything stays: the page may come back.
@@ -197,7 +200,6 @@ describe('browser publisher → RTSP relay', () => {
     expect(c.byeReceived).toBe(false);
     expect(await waitFor(() => c.byeReceived, 6_000)).toBe(true);
     const byeAfter = Date.now() - droppedAt;
-    // ffmpeg tears its RTSP session down (hence the BYE) just before it exits.
     expect(await waitFor(() => pids.every((pid) => !isProcessAlive(pid)), 3_000)).toBe(true);
     // One grace period, not one for the browser stream and then another for the relay's copy of it.
     expect(byeAfter).toBeLessThan(3_500);
@@ -205,7 +207,7 @@ describe('browser publisher → RTSP relay', () => {
   });
 
   it('a dropped WebSocket that resumes within the grace period keeps RTSP players and the same ffmpegs', async () => {
-    const r = await relay(['--publisher-grace', '10']);
+    const r = await relay(['--publisher-grace', '10', '--output', `rtmp://127.0.0.1:${nginx.port}/live/{stream}`]);
     const pub = publisher(r, 'dropcam');
     await pub.connectOrThrow();
     pub.start();

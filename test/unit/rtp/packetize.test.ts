@@ -1,0 +1,134 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { aacPayloads, h264Payloads, MAX_RTP_PAYLOAD, rtpPacket, senderReport, splitLengthPrefixed } from '../../../server/rtp/packetize.ts';
+import { parseRtpHeader } from '../../../server/rtp/packet.ts';
+import { parseRtcpCompound, RTCP_SDES, RTCP_SR } from '../../../server/rtp/rtcp.ts';
+
+/** RFC 6184 §5.8 reassembly, written independently of the packetizer: single NAL units pass, FU-A fragments join. */
+function depacketize(payloads: Uint8Array[]): Uint8Array[] {
+  const nals: Uint8Array[] = [];
+  let fu: number[] | undefined;
+  for (const p of payloads) {
+    const type = p[0]! & 0x1f;
+    if (type !== 28) {
+      expect(fu, 'a single NAL unit inside an unfinished FU-A').toBeUndefined();
+      nals.push(p);
+      continue;
+    }
+    const start = (p[1]! & 0x80) !== 0;
+    const end = (p[1]! & 0x40) !== 0;
+    if (start) {
+      expect(fu).toBeUndefined();
+      fu = [(p[0]! & 0xe0) | (p[1]! & 0x1f)];
+    }
+    expect(fu, 'an FU-A fragment without a start').toBeDefined();
+    fu!.push(...p.subarray(2));
+    if (end) {
+      nals.push(new Uint8Array(fu!));
+      fu = undefined;
+    }
+  }
+  expect(fu).toBeUndefined();
+  return nals;
+}
+
+const nal = (type: number, size: number, fill = 0xab): Uint8Array => {
+  const n = new Uint8Array(size).fill(fill);
+  n[0] = 0x60 | type; // NRI 3
+  return n;
+};
+
+describe('h264Payloads (RFC 6184 packetization-mode 1)', () => {
+  it('sends a NAL unit that fits as a single NAL unit packet, unchanged', () => {
+    const sps = nal(7, 20);
+    const idr = nal(5, MAX_RTP_PAYLOAD);
+    const out = h264Payloads([sps, idr]);
+    expect(out).toEqual([sps, idr]);
+  });
+
+  it('splits a larger one into FU-A fragments: indicator keeps F and NRI, header has S on the first and E on the last', () => {
+    const big = nal(5, 3000);
+    const out = h264Payloads([big], 1000);
+    expect(out.length).toBe(Math.ceil((3000 - 1) / 998));
+    for (const [i, p] of out.entries()) {
+      expect(p.length).toBeLessThanOrEqual(1000);
+      expect(p[0]).toBe(0x60 | 28);
+      expect(p[1]! & 0x1f).toBe(5);
+      expect((p[1]! & 0x80) !== 0).toBe(i === 0);
+      expect((p[1]! & 0x40) !== 0).toBe(i === out.length - 1);
+    }
+    expect(depacketize(out)).toEqual([big]);
+  });
+
+  it('round-trips any access unit through an independent depacketizer (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 23 }), fc.uint8Array({ minLength: 1, maxLength: 5000 })), { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 3, max: 1500 }),
+        (units, max) => {
+          const nals = units.map(([type, body]) => Uint8Array.of(0x40 | type, ...body));
+          const out = h264Payloads(nals, max);
+          for (const p of out) expect(p.length).toBeLessThanOrEqual(max);
+          expect(depacketize(out)).toEqual(nals);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('splitLengthPrefixed takes an avc1 sample apart, for 1, 2 and 4-byte lengths', () => {
+    expect(splitLengthPrefixed(Uint8Array.of(0, 0, 0, 2, 9, 9, 0, 0, 0, 1, 7), 4)).toEqual([Uint8Array.of(9, 9), Uint8Array.of(7)]);
+    expect(splitLengthPrefixed(Uint8Array.of(0, 1, 5, 0, 2, 6, 6), 2)).toEqual([Uint8Array.of(5), Uint8Array.of(6, 6)]);
+    expect(splitLengthPrefixed(Uint8Array.of(1, 5, 2, 6, 6), 1)).toEqual([Uint8Array.of(5), Uint8Array.of(6, 6)]);
+    // A length past the end stops the walk rather than reading beyond the sample.
+    expect(splitLengthPrefixed(Uint8Array.of(0, 0, 0, 1, 5, 0, 0, 0, 9, 1), 4)).toEqual([Uint8Array.of(5)]);
+  });
+});
+
+describe('aacPayloads (RFC 3640 AAC-hbr)', () => {
+  it('one AU: AU-headers-length 16, then AU-size in 13 bits and index 0, then the AU', () => {
+    const au = new Uint8Array(371).fill(1);
+    const [p, more] = aacPayloads(au);
+    expect(more).toBeUndefined();
+    expect([...p!.subarray(0, 4)]).toEqual([0, 16, 371 >> 5, (371 & 0x1f) << 3]);
+    expect(p!.subarray(4)).toEqual(au);
+  });
+
+  it('an AU over the payload size goes in fragments, each with the whole AU size in its header', () => {
+    const au = Uint8Array.from({ length: 2500 }, (_, i) => i & 0xff);
+    const out = aacPayloads(au, 1000);
+    expect(out).toHaveLength(3);
+    for (const p of out) {
+      expect(p.length).toBeLessThanOrEqual(1000);
+      expect(((p[2]! << 5) | (p[3]! >> 3))).toBe(2500);
+    }
+    expect(Buffer.concat(out.map((p) => p.subarray(4)))).toEqual(Buffer.from(au));
+  });
+
+  it('an AU whose size does not fit 13 bits is not sent', () => {
+    expect(aacPayloads(new Uint8Array(8192))).toEqual([]);
+  });
+});
+
+describe('rtpPacket and senderReport', () => {
+  it('writes an RTP v2 header the parser reads back', () => {
+    const p = rtpPacket(96, true, 0xfffe, 0x1_0000_0005, 0xdeadbeef, Uint8Array.of(1, 2, 3));
+    expect(parseRtpHeader(p)).toMatchObject({ marker: true, payloadType: 96, sequenceNumber: 0xfffe, timestamp: 5, ssrc: 0xdeadbeef, payloadOffset: 12, payloadLength: 3 });
+  });
+
+  it('writes an SR (NTP time of the given wall clock) and an SDES CNAME, as one compound packet', () => {
+    const sr = senderReport({ ssrc: 0x01020304, wallMs: 1_700_000_000_500, rtpTime: 90_000, packets: 7, octets: 7000, cname: 'relaycast/cam' });
+    expect(sr.length % 4).toBe(0);
+    const parts = parseRtcpCompound(sr);
+    expect(parts?.map((p) => p.type)).toEqual([RTCP_SR, RTCP_SDES]);
+    const v = new DataView(sr.buffer, sr.byteOffset);
+    expect(v.getUint32(4)).toBe(0x01020304);
+    expect(v.getUint32(8)).toBe(1_700_000_000 + 2_208_988_800); // seconds since 1900
+    expect(v.getUint32(12)).toBe(0x80000000); // half a second
+    expect([v.getUint32(16), v.getUint32(20), v.getUint32(24)]).toEqual([90_000, 7, 7000]);
+    // SDES: the same SSRC, then CNAME (1), its length and text.
+    expect(v.getUint32(32)).toBe(0x01020304);
+    expect(sr[36]).toBe(1);
+    expect(Buffer.from(sr.subarray(38, 38 + sr[37]!)).toString()).toBe('relaycast/cam');
+  });
+});
