@@ -243,6 +243,14 @@ export class PageUi {
     const rtsp = this.doc.getElementById('stat-players');
     if (ingest) ingest.textContent = typeof ingestKbps === 'number' ? `${ingestKbps.toLocaleString('en')} kbit/s` : '–';
     if (rtsp) rtsp.textContent = typeof players === 'number' ? String(players) : '–';
+    if (outputs.length === 0) {
+      // The RTSP relay is built in, not a destination: say so rather than show an empty list.
+      const li = this.doc.createElement('li');
+      li.className = 'output none';
+      li.textContent = 'No restreaming destinations: the RTSP relay above is all (the server adds RTMP ones with --output).';
+      this.outputs.replaceChildren(li);
+      return;
+    }
     this.outputs.replaceChildren(
       ...outputs.map((o) => {
         const li = this.doc.createElement('li');

@@ -95,6 +95,8 @@ describe('publisher page: real relay', () => {
     const list = await streams(port);
     expect(list.find((s) => s.name === 'pagecam')?.video).toMatchObject({ codec: expect.stringMatching(/^avc1\./), width: 1280 });
     await opened.page.waitForFunction(() => /kbit\/s/.test(document.getElementById('stat-ingest')?.textContent ?? ''));
+    // No --output: the page says there is nothing to restream to rather than showing an empty list.
+    expect(await opened.page.textContent('#outputs')).toContain('No restreaming destinations');
 
     await opened.page.getByRole('button', { name: 'Stop' }).click();
     await waitState(opened.page, 'idle');
