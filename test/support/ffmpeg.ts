@@ -83,13 +83,15 @@ export async function ffprobe(input: string, o: FfprobeOptions = {}): Promise<Ff
  * A browser-like fragmented MP4 (H.264 constrained baseline, no B-frames, Opus audio, one moof+mdat
  * per frame) made by the local ffmpeg, cached in the temp dir per settings. Returns its path.
  */
-export async function makeBrowserLikeFmp4(o: { seconds?: number; gop?: number; audio?: boolean } = {}): Promise<string> {
+export async function makeBrowserLikeFmp4(o: { seconds?: number; gop?: number; audio?: boolean; audioCodec?: 'opus' | 'aac' } = {}): Promise<string> {
   const seconds = o.seconds ?? 6;
   const gop = o.gop ?? 60;
   const audio = o.audio ?? true;
+  // aac: what Safari and Chrome on macOS/Windows can encode with WebCodecs.
+  const codec = o.audioCodec ?? 'opus';
   const dir = join(tmpdir(), 'relaycast-test-fixtures');
   mkdirSync(dir, { recursive: true });
-  const out = join(dir, `browser-like-${seconds}s-g${gop}-${audio ? 'opus' : 'noaudio'}.mp4`);
+  const out = join(dir, `browser-like-${seconds}s-g${gop}-${audio ? codec : 'noaudio'}.mp4`);
   if (existsSync(out) && statSync(out).size > 0) return out;
   const tmp = `${out}.${process.pid}.tmp`;
   const args = [
@@ -99,7 +101,7 @@ export async function makeBrowserLikeFmp4(o: { seconds?: number; gop?: number; a
     '-t', String(seconds),
     // veryfast: a 20 s input encodes in about a second; baseline with no B-frames like WebCodecs realtime.
     '-c:v', 'libx264', '-preset', 'veryfast', '-g', String(gop), '-bf', '0', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p',
-    ...(audio ? ['-c:a', 'libopus', '-b:a', '64k'] : []),
+    ...(audio ? (codec === 'aac' ? ['-c:a', 'aac', '-b:a', '128k', '-ac', '2'] : ['-c:a', 'libopus', '-b:a', '64k']) : []),
     '-f', 'mp4', '-movflags', 'frag_every_frame+empty_moov+default_base_moof',
     '-y', tmp,
   ];
