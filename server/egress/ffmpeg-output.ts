@@ -14,6 +14,8 @@ import type { Readable, Writable } from 'node:stream';
 import { execa } from 'execa';
 import type { Logger } from '../log.ts';
 import { isValidStreamName } from '../../shared/stream-name.ts';
+import { mergeSegments } from '../../shared/fmp4/merge.ts';
+import type { FragmentInfo } from '../../shared/fmp4/reader.ts';
 import { buildFfmpegArgs, type AacSampleRate } from './argv.ts';
 import { Backoff, DEFAULT_BACKOFF } from './backoff.ts';
 import { maskUrl, OutputUrlError, redactUrl, type OutputKind } from './output-url.ts';
@@ -91,7 +93,8 @@ export interface FfmpegOutputOptions {
   /**
    * Hold fragments this long and hand them to ffmpeg in one write (0, the default: write each at once). Every write
    * wakes ffmpeg, and waking ~80 times a second (a fragment per frame and per audio packet) costs it more than the
-   * remux itself; see RTMP_COALESCE_MS.
+   * remux itself; see RTMP_COALESCE_MS. Fragments written with what the reader found in them are merged into one
+   * moof+mdat per batch: ffmpeg's mov demuxer also pays, in CPU and in memory it never frees, per moof.
    */
   coalesceMs?: number;
   aacSampleRate?: AacSampleRate;
@@ -165,7 +168,8 @@ export class FfmpegOutput {
   #preludeAllowance = 0;
   #runningSince: number | undefined;
   #timer: NodeJS.Timeout | undefined;
-  /** Set while stdin is corked, collecting fragments for one write. */
+  /** Fragments waiting for the batch's one write (coalesceMs). */
+  #batch: Array<{ bytes: Uint8Array; parsed: FragmentInfo | undefined }> = [];
   #flushTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #stderrPartial = '';
@@ -228,9 +232,10 @@ export class FfmpegOutput {
 
   /**
    * Queue one fragment (moof+mdat). Never blocks, never throws. `keyframe` is true when the fragment
-   * starts with a video sync sample. The bytes must not be modified afterwards (they are queued as is).
+   * starts with a video sync sample; `parsed` (what parseMediaSegment found in it) lets a batch be merged.
+   * The bytes must not be modified afterwards (they are queued as is).
    */
-  write(fragment: Uint8Array, keyframe: boolean): void {
+  write(fragment: Uint8Array, keyframe: boolean, parsed?: FragmentInfo): void {
     const child = this.#child;
     // Not running (backoff, closed…): nothing to do, the next start replays the prelude.
     if (!child || this.#closing || (this.#state !== 'starting' && this.#state !== 'running')) return;
@@ -254,15 +259,31 @@ export class FfmpegOutput {
       this.#waitingForKeyframe = false;
       this.#log.info('egress.backlog_resumed', { droppedFragments: this.#dropped });
     }
-    if (this.#o.coalesceMs && this.#flushTimer === undefined) {
-      // cork() collects the writes; uncork() hands them to the pipe as one writev (one syscall, one ffmpeg wake-up).
-      stdin.cork();
-      this.#flushTimer = setTimeout(() => {
-        this.#flushTimer = undefined;
-        if (stdin.writableCorked > 0) stdin.uncork();
-      }, this.#o.coalesceMs);
+    if (!this.#o.coalesceMs) {
+      this.#writeRaw(stdin, fragment);
+      return;
     }
-    this.#writeRaw(stdin, fragment);
+    this.#batch.push({ bytes: fragment, parsed });
+    this.#flushTimer ??= setTimeout(() => {
+      this.#flushTimer = undefined;
+      this.#flush(stdin);
+    }, this.#o.coalesceMs);
+  }
+
+  /** One write for the batch: a single merged moof+mdat when every fragment came with its parse, else the bytes as they are. */
+  #flush(stdin: Writable): void {
+    const batch = this.#batch;
+    this.#batch = [];
+    if (batch.length === 0 || !stdin.writable) return;
+    let bytes: Uint8Array | undefined;
+    if (batch.length > 1 && batch.every((b) => b.parsed !== undefined)) {
+      try {
+        bytes = mergeSegments(batch.map((b) => ({ bytes: b.bytes, parsed: b.parsed! })), batch[batch.length - 1]!.parsed!.lastSequence);
+      } catch (e) {
+        this.#log.error('egress.merge_failed', { message: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    this.#writeRaw(stdin, bytes ?? Buffer.concat(batch.map((b) => b.bytes)));
   }
 
   /** Stop for good: end stdin, wait for ffmpeg (then SIGTERM, then SIGKILL). Idempotent. */
@@ -276,7 +297,8 @@ export class FfmpegOutput {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    // end() below flushes whatever is still corked.
+    // What the batch holds goes out before stdin ends.
+    if (this.#child) this.#flush(this.#child.stdin);
     this.#stopCoalescing();
     const child = this.#child;
     if (child) {
@@ -314,10 +336,11 @@ export class FfmpegOutput {
   #stopCoalescing(): void {
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
+    this.#batch = [];
   }
 
   #launch(): void {
-    // A timer left from the previous run would uncork that run's (dead) stdin and never cork the new one.
+    // A batch left from the previous run belongs to it: the new run starts from the prelude.
     this.#stopCoalescing();
     this.#transition('starting');
     this.#progress.clear();

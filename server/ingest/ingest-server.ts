@@ -259,7 +259,7 @@ export class IngestServer {
     p.feed?.write(data, parsed.value);
     // ws hands us a view of its own buffer; the cache and the ffmpeg queues keep it, so keep a copy of our own.
     const fragment = new Uint8Array(data);
-    const { gopOverflow } = stream.write(fragment, keyframe, videoSamples);
+    const { gopOverflow } = stream.write(fragment, keyframe, videoSamples, parsed.value);
     if (gopOverflow) this.askKeyframe(stream.name, 'the keyframe interval is longer than the cache');
   }
 

@@ -1,7 +1,7 @@
 // One browser-published stream: the init segment, the keyframe-group cache and one FfmpegOutput per destination.
 // It outlives a WebSocket: when the page reconnects within the grace period with the same init segment, the same
 // ffmpeg processes keep running, so RTSP players and RTMP platforms never notice the drop.
-import type { InitInfo, TrackInfo } from '../../shared/fmp4/reader.ts';
+import type { FragmentInfo, InitInfo, TrackInfo } from '../../shared/fmp4/reader.ts';
 import type { OutputStatus } from '../../shared/protocol.ts';
 import type { Logger } from '../log.ts';
 import { FfmpegOutput, type OutputSnapshot } from '../egress/ffmpeg-output.ts';
@@ -87,12 +87,12 @@ export class IngestStream {
   }
 
   /** A checked media segment from the page. Never blocks: a slow output drops to its next keyframe by itself. */
-  write(fragment: Uint8Array, keyframe: boolean, videoSamples: number): { gopOverflow: boolean } {
+  write(fragment: Uint8Array, keyframe: boolean, videoSamples: number, parsed?: FragmentInfo): { gopOverflow: boolean } {
     this.fragments++;
     this.meter.add(fragment.length);
     if (videoSamples > 0) this.videoFrames.add(videoSamples);
     const kept = this.gop.add(fragment, keyframe, this.hasVideo);
-    for (const out of this.outputs) out.write(fragment, keyframe);
+    for (const out of this.outputs) out.write(fragment, keyframe, parsed);
     return { gopOverflow: !kept };
   }
 

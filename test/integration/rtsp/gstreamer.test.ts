@@ -46,7 +46,11 @@ describe('GStreamer rtspsrc plays an ffmpeg publisher', () => {
     );
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain('Got EOS from element');
-    expect(r.stdout + r.stderr).not.toMatch(/ERROR|WARNING/);
+    // The audio pad is left unlinked on purpose (a video-only player). When it is the last pad rtspsrc adds, gst-launch
+    // warns that its delayed link to rtph264depay failed: that is the pipeline text, not the stream. Any other
+    // warning or error fails the test.
+    const log = (r.stdout + r.stderr).replace(/WARNING: from element [^\n]*GstRTSPSrc[^\n]*: Delayed linking failed\.\nAdditional debug info:\n[^\n]*\nfailed delayed linking some pad of GstRTSPSrc [^\n]* to some pad of GstRtpH264Depay [^\n]*\n/g, '');
+    expect(log).not.toMatch(/ERROR|WARNING/);
     // 60 decoded 640x360 pictures, byte for byte.
     expect(await size(out)).toBe(60 * FRAME_BYTES);
   });

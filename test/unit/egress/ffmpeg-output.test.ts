@@ -3,7 +3,9 @@
 // real ffmpeg and nginx-rtmp is in test/integration/egress/.
 import { PassThrough, Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { parseInitSegment, parseMediaSegment } from '../../../shared/fmp4/reader.ts';
 import { createLogger } from '../../../server/log.ts';
+import { writeFixtureFile } from '../../support/fmp4-fixtures.ts';
 import {
   FfmpegOutput,
   parseFfmpegLogLine,
@@ -226,11 +228,49 @@ describe('FfmpegOutput (fake process)', () => {
     await settle();
     expect(writes).toHaveLength(prelude); // held
     await vi.advanceTimersByTimeAsync(100);
-    expect(writes.slice(prelude)).toEqual([[Buffer.from([3]), Buffer.from([4]), Buffer.from([5])]]);
+    // Without a parse to merge them by, the bytes go out as they are, in one write.
+    expect(writes.slice(prelude)).toEqual([[Buffer.from([3, 4, 5])]]);
     out.write(new Uint8Array([6]), false);
     // close() flushes what is still held before ending stdin.
     await out.close();
     expect(writes.slice(prelude + 1)).toEqual([[Buffer.from([6])]]);
+  });
+
+  it('with coalesceMs and parsed fragments, writes one merged moof+mdat per window', async () => {
+    const file = writeFixtureFile({ video: true, audio: true });
+    const init = parseInitSegment(file.init);
+    if (!init.ok) throw new Error(init.error.message);
+    const received: Buffer[] = [];
+    const out = make({
+      coalesceMs: 100,
+      prelude: () => [],
+      spawn: (_f, args) => {
+        const c = new FakeChild(args);
+        (c as { stdin: Writable }).stdin = new Writable({ write: (chunk: Buffer, _e, cb) => (received.push(chunk), cb()), final: (cb) => (cb(), c.exit(0)) });
+        children.push(c);
+        return c;
+      },
+    });
+    out.start();
+    const batch = file.fragments.slice(0, 6);
+    for (const f of batch) {
+      const parsed = parseMediaSegment(f.bytes, init.value);
+      if (!parsed.ok) throw new Error(parsed.error.message);
+      out.write(f.bytes, f.samples[0]!.keyframe && f.track === 'video', parsed.value);
+    }
+    await vi.advanceTimersByTimeAsync(100);
+    expect(received).toHaveLength(1);
+    const merged = parseMediaSegment(received[0]!, init.value);
+    if (!merged.ok) throw new Error(merged.error.message);
+    // One moof, a traf per track, every sample of the batch.
+    expect([merged.value.sequence, merged.value.lastSequence]).toEqual([6, 6]);
+    for (const track of ['video', 'audio'] as const) {
+      const traf = merged.value.tracks.find((t) => t.trackId === (track === 'video' ? 1 : 2))!;
+      expect(traf.sampleList.map((r) => received[0]!.subarray(r.offset, r.offset + r.size))).toEqual(
+        batch.filter((f) => f.track === track).flatMap((f) => f.samples.map((x) => Buffer.from(x.data))),
+      );
+    }
+    await out.close();
   });
 
   it('drops fragments while the stdin backlog is over the limit, until a keyframe', async () => {

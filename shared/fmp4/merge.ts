@@ -1,0 +1,65 @@
+// Several checked media segments → one moof+mdat with a traf per track. The page sends a fragment per frame for
+// latency; a consumer that does not need that latency (an RTMP ffmpeg, fed in 100 ms batches) is cheaper to feed one
+// fragment per batch: ffmpeg's mov demuxer pays per moof, and keeps an index entry per moof for as long as it runs.
+// Bare § numbers are ISO/IEC 14496-12.
+import { box, concat, mdatHeader, mfhd, SAMPLE_FLAGS_NON_SYNC, SAMPLE_FLAGS_SYNC, tfdt, tfhd, trun, trunSize, type TrunSample } from './boxes.ts';
+import type { FragmentInfo } from './media-reader.ts';
+
+export interface ParsedSegment {
+  /** The bytes parseMediaSegment read. */
+  bytes: Uint8Array;
+  /** What it found in them. */
+  parsed: FragmentInfo;
+}
+
+interface TrackRun {
+  trackId: number;
+  entries: TrunSample[];
+  decodeTimes: number[];
+  data: Uint8Array[];
+  bytes: number;
+}
+
+/**
+ * One moof (sequence number `sequence`) and its mdat holding every sample of `segments`, in order, track by track.
+ * Each track's tfdt is its first sample's decode time; every later sample is placed by the durations before it (§8.8.8),
+ * so each duration but the last is rewritten as the gap to the next sample's decode time, which keeps every sample at
+ * the time its own fragment gave it (the page's durations are estimates). A track's last sample keeps its duration.
+ */
+export function mergeSegments(segments: readonly ParsedSegment[], sequence: number): Uint8Array {
+  const runs = new Map<number, TrackRun>();
+  for (const { bytes, parsed } of segments) {
+    for (const t of parsed.tracks) {
+      let run = runs.get(t.trackId);
+      if (!run) {
+        run = { trackId: t.trackId, entries: [], decodeTimes: [], data: [], bytes: 0 };
+        runs.set(t.trackId, run);
+      }
+      const base = Number(t.baseDecodeTime);
+      for (const s of t.sampleList) {
+        run.decodeTimes.push(base + s.decodeOffset);
+        run.entries.push({ size: s.size, duration: s.duration, flags: s.sync ? SAMPLE_FLAGS_SYNC : SAMPLE_FLAGS_NON_SYNC, compositionOffset: s.compositionOffset });
+        run.data.push(bytes.subarray(s.offset, s.offset + s.size));
+        run.bytes += s.size;
+      }
+    }
+  }
+  const tracks = [...runs.values()].filter((r) => r.entries.length > 0);
+  if (tracks.length === 0) throw new Error('mergeSegments: no samples');
+  for (const r of tracks) {
+    for (let i = 0; i + 1 < r.entries.length; i++) r.entries[i]!.duration = Math.max(0, r.decodeTimes[i + 1]! - r.decodeTimes[i]!);
+  }
+  // moof = 8 + mfhd 16 + per traf (8 + tfhd 16 + tfdt 20 + trun); data offsets count from the moof (default-base-is-moof).
+  const moofSize = 8 + 16 + tracks.reduce((n, r) => n + 8 + 16 + 20 + trunSize(r.entries), 0);
+  const payload = tracks.reduce((n, r) => n + r.bytes, 0);
+  const mdat = mdatHeader(payload);
+  let dataOffset = moofSize + mdat.length;
+  const trafs = tracks.map((r) => {
+    const traf = box('traf', tfhd(r.trackId), tfdt(r.decodeTimes[0]!), trun(r.entries, dataOffset));
+    dataOffset += r.bytes;
+    return traf;
+  });
+  const moof = box('moof', mfhd(sequence), ...trafs);
+  if (moof.length !== moofSize) throw new Error(`mergeSegments bug: moof is ${moof.length} bytes, expected ${moofSize}`);
+  return concat([moof, mdat, ...tracks.flatMap((r) => r.data)]);
+}
