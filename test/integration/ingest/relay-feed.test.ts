@@ -13,7 +13,7 @@ import { ffmpegPath, ffprobe, makeBrowserLikeFmp4 } from '../../support/ffmpeg.t
 import { splitFragmentedFile } from '../../support/fmp4-split.ts';
 import { startTestRelay, stopProcess, waitLive, type TestRelay } from '../../support/relay.ts';
 import { loadPublisherMedia, WsPublisher } from '../../support/ws-publisher.ts';
-import { requireGstElement, until } from '../rtsp/helpers.ts';
+import { gstLaunchProblems, requireGstElement, until } from '../rtsp/helpers.ts';
 
 let relay: TestRelay;
 let dir: string;
@@ -95,14 +95,19 @@ describe('relay feed → real players', () => {
         ],
         { reject: false, timeout: 30_000 },
       );
+      let waited: unknown;
       try {
         await until(async () => (await size(video)) >= 30 * frameBytes && (await size(audio)) >= 48_000 * 4, `${protocol}: 30 frames and a second of audio`, 15_000, 100);
+      } catch (e) {
+        waited = e;
       } finally {
         await stopProcess(gst);
       }
       const r = await gst;
+      // What GStreamer said is the useful part of a timeout.
+      if (waited) throw new Error(`${String(waited)} (video ${await size(video)} B, audio ${await size(audio)} B)\n${String(r.stdout)}\n${String(r.stderr)}`);
       expect(r.exitCode, String(r.stderr)).toBe(0);
-      expect(String(r.stdout) + String(r.stderr)).not.toMatch(/ERROR|WARNING/);
+      expect(gstLaunchProblems(String(r.stdout) + String(r.stderr))).not.toMatch(/ERROR|WARNING/);
       expect((await size(video)) % frameBytes).toBe(0);
     }
   });
