@@ -120,8 +120,8 @@ try {
     });
     return r;
   };
-  // "live" on the page means the relay accepted the socket; its RTSP output may need a moment more to ANNOUNCE, and
-  // until then the reader gets 404 and exits: start it again until frames come.
+  // "live" on the page means the relay accepted the socket; the stream reaches the RTSP relay with the init segment a
+  // moment later, and until then the reader gets 404 and exits: start it again until frames come.
   const readerDeadline = Date.now() + 20_000;
   reader = attachReader();
   while (firstFrameAt === 0) {

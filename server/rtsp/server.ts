@@ -540,8 +540,7 @@ export class RtspServer {
     if (conn.authorized.has(role)) return undefined;
     const a = this.o.auth;
     const expected = role === 'publish' ? a.publish : a.read;
-    // Same-machine publishers (loopback, or this host's own address when --host names one) need no credentials:
-    // the server's own egress ffmpeg is one of them.
+    // Same-machine publishers (loopback, or this host's own address when --host names one) need no credentials.
     if (role === 'publish' && a.trustLoopback && (conn.isLoopback() || conn.isSameHost())) return undefined;
     if (!expected) {
       if (role === 'read') return undefined;

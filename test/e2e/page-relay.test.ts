@@ -1,5 +1,5 @@
 // The publisher page against the real relay (server/main.ts startRelay on port 0, serving a Vite build of web/):
-// Chromium's WebCodecs output passes the ingest's box-by-box checks, ffmpeg copies it into the RTSP relay, and an
+// Chromium's WebCodecs output passes the ingest's box-by-box checks, the server packetizes it into the RTSP relay, and an
 // RTSP player decodes the clock pattern with a plausible glass-to-glass delay. Stop ends the stream.
 import { execa } from 'execa';
 import type { Browser } from 'playwright-core';
@@ -74,7 +74,7 @@ describe('publisher page: real relay', () => {
     expect(await waitState(opened.page, 'live')).toContain(`rtsp://127.0.0.1:${relay.rtspPort}/pagecam`);
 
     const url = relay.url('pagecam');
-    // The egress ffmpeg needs a moment to ANNOUNCE into the relay.
+    // The page's init segment and first keyframe need a moment to reach the relay.
     let probed: Awaited<ReturnType<typeof ffprobe>> | undefined;
     for (const until = Date.now() + 15_000; !probed && Date.now() < until; ) {
       probed = await ffprobe(url, { args: ['-rtsp_transport', 'tcp'], timeoutMs: 10_000 }).catch(() => undefined);
@@ -88,7 +88,7 @@ describe('publisher page: real relay', () => {
 
     const { shown, at } = await clockFromRtsp(url);
     const delay = at - shown;
-    // Browser encode → WebSocket → ingest → ffmpeg copy → RTSP → ffmpeg decode, on a loaded 2-core machine.
+    // Browser encode → WebSocket → ingest → RTP packetizer → RTSP → ffmpeg decode, on a loaded 2-core machine.
     expect(delay).toBeGreaterThan(0);
     expect(delay).toBeLessThan(3000);
 
