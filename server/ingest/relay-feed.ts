@@ -5,7 +5,8 @@
 import type { FragmentInfo, InitInfo, TrackInfo } from '../../shared/fmp4/reader.ts';
 import type { Logger } from '../log.ts';
 import { H264_NAL } from '../rtp/h264.ts';
-import { aacPayloads, h264Payloads, rtpPacket, senderReport, splitLengthPrefixed } from '../rtp/packetize.ts';
+import { aacPayloads, h264Payloads, rtpPacket, splitLengthPrefixed } from '../rtp/packetize.ts';
+import { buildSenderReport, ntpTime } from '../rtp/rtcp.ts';
 import type { SessionDescription, MediaDescription } from '../rtsp/sdp.ts';
 import type { PublishRefusal, StreamRegistry } from '../stream/registry.ts';
 import type { Stream } from '../stream/stream.ts';
@@ -115,7 +116,8 @@ export class RelayFeed {
         if (payloads.length > 0 && (t.lastSrAt === 0 || now - t.lastSrAt >= SR_INTERVAL_MS)) {
           t.lastSrAt = now;
           const wallMs = this.wallZero + (seconds - this.mediaZero) * 1000;
-          stream.onRtcp(t.index, senderReport({ ssrc: t.ssrc, wallMs, rtpTime, packets: t.packets, octets: t.octets, cname: `relaycast/${this.o.name}` }));
+          const sr = { ssrc: t.ssrc, ...ntpTime(wallMs), rtpTimestamp: rtpTime, packetCount: t.packets, octetCount: t.octets };
+          stream.onRtcp(t.index, buildSenderReport(sr, `relaycast/${this.o.name}`));
         }
       }
     }

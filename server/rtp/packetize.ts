@@ -7,7 +7,6 @@
 //   AAC    RFC 3640 mpeg4-generic AAC-hbr: AU-headers-length, one 13+3-bit AU-header, the AU; a large AU in fragments.
 import { H264_NAL } from './h264.ts';
 import { RTP_HEADER_SIZE, writeUint32 } from './packet.ts';
-import { RTCP_SDES, RTCP_SR, SDES_CNAME } from './rtcp.ts';
 
 /**
  * Payload bytes per packet: a 1500-byte Ethernet MTU less IPv4 (20), UDP (8) and RTP (12) headers is 1460; 1400
@@ -94,41 +93,4 @@ export function rtpPacket(payloadType: number, marker: boolean, seq: number, tim
   writeUint32(p, 8, ssrc >>> 0);
   p.set(payload, RTP_HEADER_SIZE);
   return p;
-}
-
-/** Seconds from 1900 (NTP) to 1970 (Unix). */
-const NTP_UNIX_OFFSET = 2_208_988_800;
-
-/**
- * A compound RTCP packet: sender report (RFC 3550 §6.4.1) with no report blocks, then SDES with a CNAME (§6.5.1),
- * which §6.1 requires in every compound packet. `wallMs` is the Unix time, in ms, of the instant `rtpTime` stands for.
- */
-export function senderReport(o: { ssrc: number; wallMs: number; rtpTime: number; packets: number; octets: number; cname: string }): Uint8Array {
-  const cname = new TextEncoder().encode(o.cname.slice(0, 255));
-  // SDES chunk: SSRC, item (type, length, text), a null item, padded to a 32-bit boundary.
-  const chunk = 4 + 2 + cname.length + 1;
-  const sdesLength = 4 + Math.ceil(chunk / 4) * 4;
-  const out = new Uint8Array(28 + sdesLength);
-  out[0] = 0x80;
-  out[1] = RTCP_SR;
-  out[3] = 28 / 4 - 1;
-  writeUint32(out, 4, o.ssrc >>> 0);
-  const seconds = Math.floor(o.wallMs / 1000);
-  const fraction = Math.floor(((o.wallMs - seconds * 1000) / 1000) * 0x100000000);
-  writeUint32(out, 8, (seconds + NTP_UNIX_OFFSET) >>> 0);
-  writeUint32(out, 12, fraction >>> 0);
-  writeUint32(out, 16, o.rtpTime >>> 0);
-  writeUint32(out, 20, o.packets >>> 0);
-  writeUint32(out, 24, o.octets >>> 0);
-  const s = 28;
-  out[s] = 0x81; // V=2, one chunk
-  out[s + 1] = RTCP_SDES;
-  out[s + 2] = 0;
-  out[s + 3] = sdesLength / 4 - 1;
-  writeUint32(out, s + 4, o.ssrc >>> 0);
-  out[s + 8] = SDES_CNAME;
-  out[s + 9] = cname.length;
-  out.set(cname, s + 10);
-  // The rest is zero: the end-of-items null octet and the padding.
-  return out;
 }

@@ -221,6 +221,15 @@ export function buildReceiverReport(opts: { ssrc: number; cname: string }): Uint
 }
 
 /** An SR without report blocks + SDES CNAME, for a relay or test that originates its own reports. */
+/** Seconds from 1900 (NTP) to 1970 (Unix). */
+const NTP_UNIX_OFFSET = 2_208_988_800;
+
+/** A Unix time in ms as the 64-bit NTP timestamp of a sender report (RFC 3550 §4): seconds since 1900 and a fraction. */
+export function ntpTime(unixMs: number): Pick<SenderReport, 'ntpSeconds' | 'ntpFraction'> {
+  const seconds = Math.floor(unixMs / 1000);
+  return { ntpSeconds: (seconds + NTP_UNIX_OFFSET) >>> 0, ntpFraction: Math.floor(((unixMs - seconds * 1000) / 1000) * 0x100000000) >>> 0 };
+}
+
 export function buildSenderReport(sr: SenderReport, cname: string): Uint8Array {
   const out = new Uint8Array(SR_SIZE);
   out[0] = 0x80;

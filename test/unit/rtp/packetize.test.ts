@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { aacPayloads, h264Payloads, MAX_RTP_PAYLOAD, rtpPacket, senderReport, splitLengthPrefixed } from '../../../server/rtp/packetize.ts';
+import { aacPayloads, h264Payloads, MAX_RTP_PAYLOAD, rtpPacket, splitLengthPrefixed } from '../../../server/rtp/packetize.ts';
 import { parseRtpHeader } from '../../../server/rtp/packet.ts';
-import { parseRtcpCompound, RTCP_SDES, RTCP_SR } from '../../../server/rtp/rtcp.ts';
+import { buildSenderReport, ntpTime, parseRtcpCompound, RTCP_SDES, RTCP_SR } from '../../../server/rtp/rtcp.ts';
 
 /** RFC 6184 §5.8 reassembly, written independently of the packetizer: single NAL units pass, FU-A fragments join. */
 function depacketize(payloads: Uint8Array[]): Uint8Array[] {
@@ -110,14 +110,14 @@ describe('aacPayloads (RFC 3640 AAC-hbr)', () => {
   });
 });
 
-describe('rtpPacket and senderReport', () => {
+describe('rtpPacket, and the sender reports the relay feed builds', () => {
   it('writes an RTP v2 header the parser reads back', () => {
     const p = rtpPacket(96, true, 0xfffe, 0x1_0000_0005, 0xdeadbeef, Uint8Array.of(1, 2, 3));
     expect(parseRtpHeader(p)).toMatchObject({ marker: true, payloadType: 96, sequenceNumber: 0xfffe, timestamp: 5, ssrc: 0xdeadbeef, payloadOffset: 12, payloadLength: 3 });
   });
 
   it('writes an SR (NTP time of the given wall clock) and an SDES CNAME, as one compound packet', () => {
-    const sr = senderReport({ ssrc: 0x01020304, wallMs: 1_700_000_000_500, rtpTime: 90_000, packets: 7, octets: 7000, cname: 'relaycast/cam' });
+    const sr = buildSenderReport({ ssrc: 0x01020304, ...ntpTime(1_700_000_000_500), rtpTimestamp: 90_000, packetCount: 7, octetCount: 7000 }, 'relaycast/cam');
     expect(sr.length % 4).toBe(0);
     const parts = parseRtcpCompound(sr);
     expect(parts?.map((p) => p.type)).toEqual([RTCP_SR, RTCP_SDES]);
