@@ -35,9 +35,10 @@ export interface ReaderStats {
 
 export class Reader {
   readonly stats: ReaderStats = { units: 0, bytes: 0, skips: 0, droppedUnits: 0 };
-  /** Not sending until the next resume point (after falling behind, or after PAUSE/PLAY). */
+  /** Not sending until the next resume point (after falling behind, before the first keyframe, or after PAUSE/PLAY). */
   skipping = false;
-  behindSince = 0;
+  /** When the reader fell behind (its queue over the bound); undefined while it only waits for a keyframe. */
+  behindSince: number | undefined;
   paused = false;
 
   constructor(

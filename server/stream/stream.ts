@@ -79,7 +79,6 @@ export class Stream {
   private readonly assemblers: AccessUnitAssembler[];
   /** The track whose keyframes start a group; undefined when no track has keyframe awareness. */
   private readonly keyTrack: number | undefined;
-  private readonly anyUnitResumes: boolean;
   private gop: AccessUnit[] = [];
   private gopBytes = 0;
   private readonly maxGopBytes: number;
@@ -123,8 +122,6 @@ export class Stream {
     this.assemblers = this.tracks.map((t) => new AccessUnitAssembler(t.index, t.rule, (u) => this.dispatch(u)));
     this.keyTrack = this.tracks.find((t) => t.rule === 'h264' || t.rule === 'h265')?.index;
     this.videoTrack = this.tracks.find((t) => t.codec.kind === 'video')?.index;
-    // Without a keyframe-aware track, a lagging reader may resume on any unit (audio-only, or video we cannot parse).
-    this.anyUnitResumes = this.keyTrack === undefined;
   }
 
   /** A publisher (new, or returning within the grace period with the same codecs) takes the stream. */
@@ -201,12 +198,14 @@ export class Stream {
       if (!r.tracks.has(unit.track) || r.paused) continue;
       const sink = r.sink;
       if (r.skipping) {
-        if (sink.backlog() > 0 || !this.resumesAt(unit)) {
+        if (sink.backlog() > 0 || !this.resumesAt(r, unit)) {
           r.stats.droppedUnits++;
-          if (now - r.behindSince > this.policy.maxBehindMs) this.drop(r);
+          // Only a reader that fell behind is dropped; one waiting for a keyframe waits for the publisher.
+          if (r.behindSince !== undefined && now - r.behindSince > this.policy.maxBehindMs) this.drop(r);
           continue;
         }
         r.skipping = false;
+        r.behindSince = undefined;
       }
       // The bound grows with the cached group so the burst a new reader starts with does not count as lagging.
       if (sink.backlog() > Math.max(this.policy.skipBacklogBytes, 2 * this.gopBytes)) {
@@ -228,8 +227,17 @@ export class Stream {
     r.stats.bytes += unit.bytes;
   }
 
-  private resumesAt(unit: AccessUnit): boolean {
-    return this.anyUnitResumes || (unit.track === this.keyTrack && unit.keyframe);
+  /** Whether a reader may start on this unit: a keyframe of the keyframe-aware track, or any unit for a reader without one. */
+  private resumesAt(r: Reader, unit: AccessUnit): boolean {
+    return !this.waitsForKeyframes(r) || (unit.track === this.keyTrack && unit.keyframe);
+  }
+
+  /**
+   * A reader of the keyframe-aware track starts and resumes on its keyframes. Without one (audio only, video we cannot
+   * parse, or a player that set up only the audio of an A/V stream) any unit will do.
+   */
+  private waitsForKeyframes(r: Reader): boolean {
+    return this.keyTrack !== undefined && r.tracks.has(this.keyTrack);
   }
 
   private cache(unit: AccessUnit): void {
@@ -253,7 +261,7 @@ export class Stream {
   private drop(r: Reader): void {
     this.readers.delete(r);
     this.readersDropped++;
-    this.logger.warn('reader-dropped', { reader: r.id, reason: 'too-slow', behindMs: this.now() - r.behindSince });
+    this.logger.warn('reader-dropped', { reader: r.id, reason: 'too-slow', behindMs: this.now() - (r.behindSince ?? this.now()) });
     r.sink.end('too-slow');
   }
 
@@ -288,15 +296,15 @@ export class Stream {
   private startReader(r: Reader): void {
     r.paused = false;
     r.skipping = false;
+    r.behindSince = undefined;
     this.clocks.forEach((c, track) => {
       if (c.lastSr && r.tracks.has(track)) r.sink.sendRtcp(track, c.lastSr);
     });
     if (this.gop.length > 0) {
       for (const u of this.gop) if (r.tracks.has(u.track)) this.send(r, u);
-    } else if (this.keyTrack !== undefined) {
+    } else if (this.waitsForKeyframes(r)) {
       // Nothing cached yet (publisher just started): wait for the first keyframe rather than send undecodable frames.
       r.skipping = true;
-      r.behindSince = this.now();
     }
   }
 
@@ -307,8 +315,8 @@ export class Stream {
 
   resumeReader(r: Reader): void {
     r.paused = false;
-    r.skipping = !this.anyUnitResumes;
-    r.behindSince = this.now();
+    r.skipping = this.waitsForKeyframes(r);
+    r.behindSince = undefined;
   }
 
   removeReader(r: Reader): void {
@@ -327,6 +335,7 @@ export class Stream {
     const readers = [...this.readers];
     this.readers.clear();
     this.gop = [];
+    this.gopBytes = 0;
     for (const r of readers) r.sink.end(reason);
   }
 

@@ -85,6 +85,32 @@ describe('Stream', () => {
     expect(sink.units.map((u) => u.keyframe)).toEqual([true]);
   });
 
+  it('keeps a reader that waits for the first keyframe, however long the publisher takes (it is not behind)', () => {
+    const { s, tick } = setup(); // maxBehindMs 1000
+    const sink = new FakeSink();
+    s.addReader('r', sink, new Set([0, 1]));
+    s.onRtp(0, rtp(1, 0, P));
+    tick(5000);
+    s.onRtp(0, rtp(2, 3000, P));
+    expect(sink.ended).toBeUndefined();
+    s.onRtp(0, rtp(3, 6000, IDR));
+    expect(sink.units.map((u) => u.keyframe)).toEqual([true]);
+    expect(s.snapshot().readersDropped).toBe(0);
+  });
+
+  it('a player of only the audio of an A/V stream starts and resumes after PAUSE without waiting for a video keyframe', () => {
+    const { s } = setup();
+    const audio = new FakeSink();
+    const reader = s.addReader('a', audio, new Set([1]));
+    s.onRtp(1, rtp(1, 0, [1, 2], true, 97));
+    expect(audio.units).toHaveLength(1);
+    s.pauseReader(reader);
+    s.onRtp(1, rtp(2, 960, [1, 2], true, 97));
+    s.resumeReader(reader);
+    s.onRtp(1, rtp(3, 1920, [1, 2], true, 97));
+    expect(audio.units.map((u) => u.timestamp)).toEqual([0, 1920]);
+  });
+
   it('skips a lagging reader to the next keyframe and drops one that stays behind, leaving others alone', () => {
     const { s, tick } = setup();
     s.onRtp(0, rtp(1, 0, IDR));
