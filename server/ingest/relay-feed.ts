@@ -105,7 +105,9 @@ export class RelayFeed {
         const rtpTime = (t.tsBase + Math.round(seconds * t.clockRate)) >>> 0;
         const payloads = this.payloads(t, bytes.subarray(s.offset, s.offset + s.size));
         for (let i = 0; i < payloads.length; i++) {
-          const marker = t.info.kind === 'video' ? i === payloads.length - 1 : t.packets === 0;
+          // Video: the last packet of a frame (RFC 6184 §5.1); AAC: the last packet of an AU (RFC 3640 §3.1); Opus:
+          // the first packet of a talkspurt (RFC 7587 §4.1, RFC 3551 §4.1), here the first one sent.
+          const marker = t.info.codec === 'opus' ? t.packets === 0 : i === payloads.length - 1;
           const packet = rtpPacket(t.payloadType, marker, t.seq, rtpTime, t.ssrc, payloads[i]!);
           t.seq = (t.seq + 1) & 0xffff;
           t.packets++;

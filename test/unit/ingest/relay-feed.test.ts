@@ -10,7 +10,8 @@ import { parseSdp, writeSdp, codecOf, h264SpropParameterSets, fmtpParams } from 
 import type { AccessUnit } from '../../../server/stream/access-unit.ts';
 import type { ReaderSink } from '../../../server/stream/reader.ts';
 import { StreamRegistry } from '../../../server/stream/registry.ts';
-import { videoFixture, writeFixtureFile } from '../../support/fmp4-fixtures.ts';
+import { fixture, videoFixture, writeFixtureFile } from '../../support/fmp4-fixtures.ts';
+import { splitFragmentedFile } from '../../support/fmp4-split.ts';
 
 class Sink implements ReaderSink {
   units: AccessUnit[] = [];
@@ -150,6 +151,34 @@ describe('RelayFeed', () => {
     const aSample = file.fragments.filter((f) => f.track === 'audio').at(-1)!.samples.at(-1)!;
     const mediaDiff = (vSample.timestamp + (vSample.compositionOffset ?? 0)) / 90_000 - aSample.timestamp / 48_000;
     expect(wallOf(0, lastV.timestamp, 90_000) - wallOf(1, lastA.timestamp, 48_000)).toBeCloseTo(mediaDiff, 3);
+  });
+
+  it('AAC (RFC 3640): every AU in its own packet with the marker bit set, and its bytes after the AU header', () => {
+    const aac = splitFragmentedFile(fixture('ffmpeg-frag-aac.mp4'));
+    const aacInit = parseInitSegment(aac.init);
+    if (!aacInit.ok) throw new Error(aacInit.error.message);
+    const registry = new StreamRegistry({ logger: silentLogger, graceMs: 0 });
+    const feed = new RelayFeed({ name: 'aac', info: aacInit.value, registry, remote: '127.0.0.1:1', logger: silentLogger });
+    feed.attach('t');
+    const sink = new Sink();
+    const audioTrack = aacInit.value.tracks.findIndex((t) => t.kind === 'audio');
+    // Audio only for this reader: it needs no keyframe to start.
+    registry.get('aac')!.addReader('p', sink, new Set([audioTrack]));
+    const aus: Uint8Array[] = [];
+    for (const seg of aac.segments) {
+      const parsed = parseMediaSegment(seg, aacInit.value);
+      if (!parsed.ok) throw new Error(parsed.error.message);
+      for (const t of parsed.value.tracks) if (t.trackId === aacInit.value.tracks[audioTrack]!.id) for (const s of t.sampleList) aus.push(seg.slice(s.offset, s.offset + s.size));
+      feed.write(seg, parsed.value);
+    }
+    expect(aus.length).toBeGreaterThan(10);
+    expect(sink.units).toHaveLength(aus.length);
+    sink.units.forEach((u, i) => {
+      expect(u.packets).toHaveLength(1);
+      const h = parseRtpHeader(u.packets[0]!)!;
+      expect(h.marker).toBe(true);
+      expect(u.packets[0]!.subarray(h.payloadOffset + 4)).toEqual(aus[i]);
+    });
   });
 
   it('a NAME taken by an RTSP publisher is refused; detach leaves the players for the grace period', () => {
