@@ -236,6 +236,8 @@ export class FfmpegOutput {
    * The bytes must not be modified afterwards (they are queued as is).
    */
   write(fragment: Uint8Array, keyframe: boolean, parsed?: FragmentInfo): void {
+    // Without video every fragment is a place ffmpeg can resume from: audio frames stand alone.
+    const resumes = keyframe || this.#o.hasVideo === false;
     const child = this.#child;
     // Not running (backoff, closed…): nothing to do, the next start replays the prelude.
     if (!child || this.#closing || (this.#state !== 'starting' && this.#state !== 'running')) return;
@@ -243,7 +245,7 @@ export class FfmpegOutput {
     if (!stdin.writable) return;
     const backlog = stdin.writableLength;
     if (backlog <= this.#maxBacklog) this.#preludeAllowance = 0;
-    if (this.#waitingForKeyframe && !keyframe) {
+    if (this.#waitingForKeyframe && !resumes) {
       this.#dropped++;
       return;
     }

@@ -202,6 +202,43 @@ describe('FfmpegOutput (fake process)', () => {
     await out.close();
   });
 
+  it('an audio-only output resumes on the next fragment once the backlog clears (there are no keyframes to wait for)', async () => {
+    // Callbacks of writes ffmpeg has not taken yet; drain() lets it read them all.
+    const held: Array<() => void> = [];
+    const drain = async (): Promise<void> => {
+      while (held.length > 0) {
+        held.shift()!();
+        await settle();
+      }
+    };
+    const out = make({
+      hasVideo: false,
+      maxBacklogBytes: 100,
+      spawn: (_f, args) => {
+        const c = new FakeChild(args);
+        (c as { stdin: Writable }).stdin = new Writable({
+          highWaterMark: 1,
+          write: (chunk: Buffer, _e, cb) => (c.received.push(chunk), held.push(cb)),
+          final: (cb) => (cb(), c.exit(0)),
+        });
+        children.push(c);
+        return c;
+      },
+    });
+    out.start();
+    const frag = new Uint8Array(100);
+    out.write(frag, false); // 12 ≤ 100 → queued
+    out.write(frag, false); // over → dropped
+    expect(out.snapshot().droppedFragments).toBe(1);
+    await drain(); // ffmpeg reads again: the backlog clears
+    out.write(frag, false); // not a keyframe, but audio: resumes
+    expect(out.snapshot().droppedFragments).toBe(1);
+    expect(logs.some((l) => l.includes('egress.backlog_resumed'))).toBe(true);
+    const closing = out.close();
+    await drain();
+    await closing;
+  });
+
   it('with coalesceMs, hands the fragments of each window to ffmpeg in one write', async () => {
     const writes: Buffer[][] = [];
     const out = make({
