@@ -56,7 +56,6 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     },
     ...overrides.rtsp,
   });
-  await rtsp.start();
   // Browser streams reach our own relay in process (ingest/relay-feed.ts); ffmpeg carries the configured destinations.
   const destinations = (name: string): Destination[] =>
     [...config.outputs, ...(config.streamOutputs[name] ?? [])].map((t) => ({ url: expandOutputUrl(t, name), kind: outputKind(t) }));
@@ -86,6 +85,9 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     ...(config.publishToken !== undefined ? { publishToken: config.publishToken } : {}),
     ...(config.tls ? { tls: config.tls } : {}),
   });
+  // Listen only once everything that can fail without a socket (the page build, reading the TLS files) has worked, so
+  // a failed start leaves no listener keeping the process alive.
+  await rtsp.start();
   try {
     await http.start();
   } catch (err) {

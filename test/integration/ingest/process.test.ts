@@ -130,6 +130,19 @@ async function goLive(s: Server, name: string): Promise<number[]> {
 }
 
 describe('the server process', () => {
+  it('a start that fails (a TLS certificate that cannot be read) exits 1 with the reason, leaving no port open', async () => {
+    const r = await execa(process.execPath, ['--import', 'tsx', MAIN, '--host', '127.0.0.1', '--http-port', '0', '--rtsp-port', '0', '--tls-cert', '/nonexistent/cert.pem', '--tls-key', '/nonexistent/key.pem'], {
+      cwd: ROOT,
+      reject: false,
+      stdin: 'ignore',
+      timeout: 30_000,
+    });
+    // Not killed by the timeout: nothing (an RTSP listener opened first) kept the process alive.
+    expect(r.timedOut).toBe(false);
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr)).toContain('/nonexistent/cert.pem');
+  });
+
   it('SIGTERM while a publisher is live: the server exits 0 and no ffmpeg child remains', async () => {
     const s = await startServer(['--output', `rtmp://127.0.0.1:${nginx.port}/live/{stream}`, '--output', `rtmp://127.0.0.1:${nginx.port}/live/{stream}-copy`]);
     const pids = await goLive(s, 'termcam');
