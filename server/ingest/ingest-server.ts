@@ -30,10 +30,10 @@ export interface IngestOptions {
   statsIntervalMs?: number;
 }
 
-/** 'starting': the init segment was accepted and outputs are being (re)started; fragments wait in `early`. */
 /** Media a page may send while its outputs restart (a few seconds of a high-bitrate stream). */
 const MAX_EARLY_BYTES = 16 * 1024 * 1024;
 
+/** 'starting': the init segment was accepted and outputs are being (re)started; fragments wait in `early`. */
 type SocketState = 'hello' | 'init' | 'starting' | 'live' | 'closed';
 
 interface Publisher {
@@ -109,11 +109,9 @@ export class IngestServer {
 
   private async shutdown(): Promise<void> {
     this.closed = true;
-    for (const p of this.sockets) {
-      p.state = 'closed';
-      for (const t of p.timers) clearTimeout(t);
-      p.ws.close(CLOSE.goingAway, 'server shutting down');
-    }
+    // Like any socket that closes: its relay publication is detached and its timers cleared (the grace timers this
+    // starts are cleared just below: nobody is coming back to a server that is shutting down).
+    for (const p of [...this.sockets]) this.closeSocket(p, CLOSE.goingAway, 'server shutting down');
     for (const t of this.graceTimers.values()) clearTimeout(t);
     this.graceTimers.clear();
     await Promise.all([...[...this.streams.values()].map((s) => s.close()), ...this.retiring]);
@@ -257,9 +255,7 @@ export class IngestServer {
     }
     // The relay's packets are copies: it may read ws's buffer.
     p.feed?.write(data, parsed.value);
-    // ws hands us a view of its own buffer; the cache and the ffmpeg queues keep it, so keep a copy of our own.
-    const fragment = new Uint8Array(data);
-    const { gopOverflow } = stream.write(fragment, keyframe, videoSamples, parsed.value);
+    const { gopOverflow } = stream.write(data, keyframe, videoSamples, parsed.value);
     if (gopOverflow) this.askKeyframe(stream.name, 'the keyframe interval is longer than the cache');
   }
 
@@ -320,8 +316,7 @@ export class IngestServer {
       if (this.attached.has(name) || this.streams.get(name) !== stream) return;
       this.streams.delete(name);
       this.o.logger.info('publisher-gone', { stream: name });
-      // The grace period is over for the relay's copy of the stream too: its players have waited already.
-      this.endRelayed(name);
+      // The relay's stream needs nothing here: feed.detach() above started the registry's grace period, just as long.
       void this.retire(stream);
     }, this.o.graceMs);
     timer.unref();
@@ -346,7 +341,7 @@ export class IngestServer {
     void this.retire(s);
   }
 
-  /** Nobody is coming back (Stop, or the grace period is over): end the relay's stream, its players get BYE now. */
+  /** Nobody is coming back (Stop): end the relay's stream now rather than after its grace period; players get BYE. */
   private endRelayed(name: string): void {
     const relayed = this.o.registry.get(name);
     if (relayed?.state === 'waiting' && relayed.publisher === undefined) this.o.registry.end(relayed);
@@ -372,15 +367,15 @@ export class IngestServer {
   }
 }
 
-/** The init segment must carry what hello promised, in codecs the destinations can take. */
+/**
+ * The init segment must carry what hello promised. (parseInitSegment already refuses more than one track of a kind
+ * and video that is not H.264.)
+ */
 function mismatch(info: InitInfo, hello: Extract<ClientMessage, { type: 'hello' }>): string | undefined {
-  const video = info.tracks.filter((t) => t.kind === 'video');
-  const audio = info.tracks.filter((t) => t.kind === 'audio');
-  if (video.length > 1 || audio.length > 1) return 'at most one video and one audio track';
-  if (Boolean(hello.video) !== (video.length === 1)) return hello.video ? 'hello announced video but the init segment has none' : 'the init segment has video that hello did not announce';
-  if (Boolean(hello.audio) !== (audio.length === 1)) return hello.audio ? 'hello announced audio but the init segment has none' : 'the init segment has audio that hello did not announce';
-  const v = video[0];
-  if (v && !/^avc[13]\./.test(v.codec)) return `video codec ${v.codec} cannot be relayed; use H.264`;
+  const hasVideo = info.tracks.some((t) => t.kind === 'video');
+  const hasAudio = info.tracks.some((t) => t.kind === 'audio');
+  if (Boolean(hello.video) !== hasVideo) return hello.video ? 'hello announced video but the init segment has none' : 'the init segment has video that hello did not announce';
+  if (Boolean(hello.audio) !== hasAudio) return hello.audio ? 'hello announced audio but the init segment has none' : 'the init segment has audio that hello did not announce';
   return undefined;
 }
 

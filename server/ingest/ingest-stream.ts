@@ -87,11 +87,17 @@ export class IngestStream {
     for (const out of this.outputs) out.start();
   }
 
-  /** A checked media segment from the page. Never blocks: a slow output drops to its next keyframe by itself. */
-  write(fragment: Uint8Array, keyframe: boolean, videoSamples: number, parsed?: FragmentInfo): { gopOverflow: boolean } {
+  /**
+   * A checked media segment from the page. Never blocks: a slow output drops to its next keyframe by itself. `data` may
+   * be a view of the WebSocket's buffer: what is kept (the keyframe-group cache, the ffmpeg queues) is a copy.
+   */
+  write(data: Uint8Array, keyframe: boolean, videoSamples: number, parsed?: FragmentInfo): { gopOverflow: boolean } {
     this.fragments++;
-    this.meter.add(fragment.length);
+    this.meter.add(data.length);
     if (videoSamples > 0) this.videoFrames.add(videoSamples);
+    // No destination, nothing to feed or restart: no copy, no cache.
+    if (this.outputs.length === 0) return { gopOverflow: false };
+    const fragment = new Uint8Array(data);
     const kept = this.gop.add(fragment, keyframe, this.hasVideo);
     for (const out of this.outputs) out.write(fragment, keyframe, parsed);
     return { gopOverflow: !kept };
