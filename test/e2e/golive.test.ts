@@ -68,7 +68,7 @@ describe('Go live from the page', () => {
     const player = await RtspTestClient.connect(relay.url(NAME));
     try {
       await player.play({ transport: 'tcp' });
-      await waitFor(() => (player.tracks[0]?.packets ?? 0) > 30, 5000);
+      expect(await waitFor(() => (player.tracks[0]?.packets ?? 0) > 30, 5000)).toBe(true);
       const pidsBefore = spawnedPids(relay, NAME);
       expect(pidsBefore.length).toBeGreaterThanOrEqual(1); // the RTMP destination's; else "the same ffmpegs" would hold vacuously
       expect(relay.relay.ingest.drop(NAME)).toBe(true);

@@ -99,7 +99,7 @@ describe('FfmpegOutput → nginx-rtmp', () => {
 
     expect(good.state).toBe('running');
     const framesBefore = good.snapshot().frames;
-    await waitFor(() => good.snapshot().frames > framesBefore + 30, 5_000);
+    expect(await waitFor(() => good.snapshot().frames > framesBefore + 30, 5_000)).toBe(true);
     expect(good.snapshot()).toMatchObject({ state: 'running', restarts: 0, droppedFragments: 0 });
     expect(good.snapshot().frames).toBeGreaterThan(framesBefore + 30);
 

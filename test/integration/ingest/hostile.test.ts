@@ -99,6 +99,20 @@ describe('garbage on the publisher WebSocket', () => {
     expect(await ffmpegChildren()).toEqual([]);
   });
 
+  it('at its --max-publishers limit the relay refuses another stream with code limit, and the live one carries on', async () => {
+    const r = await startTestRelay(['--max-publishers', '1']);
+    extraRelays.push(r);
+    const first = publisher('one', { relay: r });
+    await first.connectOrThrow();
+    first.start();
+    await waitLive(r.relay, 'one');
+    const second = await publisher('two', { relay: r }).connect();
+    expect(second).toMatchObject({ kind: 'refused', message: { code: 'limit' }, close: { code: 1008 } });
+    if (second.kind === 'refused') expect(second.message.message).toContain('--max-publishers');
+    expect(r.relay.registry.get('one')?.state).toBe('live');
+    expect(r.relay.registry.get('two')).toBeUndefined();
+  });
+
   it('a bad version is refused with code bad-version', async () => {
     const r = await publisher('badver', { edit: (h) => ({ ...h, version: 99 }) }).connect();
     expect(r).toMatchObject({ kind: 'refused', message: { code: 'bad-version' }, close: { code: 1008 } });

@@ -89,10 +89,11 @@ describe('browser publisher → RTSP relay', () => {
     const c = await player(r, 'cam1');
     // The API's frame rate is a sliding window of whole seconds: it settles once the stream is a few seconds old.
     let s = await streamJson(r, 'cam1');
-    await waitFor(async () => {
+    const settled = await waitFor(async () => {
       s = await streamJson(r, 'cam1');
       return s !== undefined && Math.abs((s.video?.fps ?? 0) - 30) <= 2 && s.rtspPlayers === 1;
     }, 8_000, 200);
+    expect(settled, JSON.stringify(s)).toBe(true);
     expect(s).toMatchObject({
       name: 'cam1',
       source: 'browser',
