@@ -5,6 +5,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import { once } from 'node:events';
 import type { Logger } from '../log.ts';
+import { sameSecret } from '../net.ts';
 import { isRtcpPacketType } from '../rtp/packet.ts';
 import type { StreamRegistry } from '../stream/registry.ts';
 import type { ReaderEndReason } from '../stream/reader.ts';
@@ -166,12 +167,18 @@ export class RtspServer {
     });
     this.connections.add(conn);
     // A connection that holds no session and says nothing for the session timeout is closed (slowloris guard).
-    // Connections with sessions stay: TCP players are busy, UDP sessions have their own keep-alive sweep.
-    socket.setTimeout(this.o.sessionTimeoutMs ?? 60_000, () => {
-      if (![...this.sessions.values()].some((s) => s.conn === conn)) {
-        logger.info('idle-timeout');
-        conn.destroy();
+    // Connections with sessions stay: TCP players are busy, UDP sessions have their own keep-alive sweep. Node fires
+    // 'timeout' once per idle period, so it is armed again: a connection whose sessions the sweep ends later (a
+    // silent UDP player, a paused one) is closed one period after that instead of staying open for ever.
+    const idleMs = this.o.sessionTimeoutMs ?? 60_000;
+    socket.setTimeout(idleMs);
+    socket.on('timeout', () => {
+      if ([...this.sessions.values()].some((s) => s.conn === conn)) {
+        socket.setTimeout(idleMs);
+        return;
       }
+      logger.info('idle-timeout');
+      conn.destroy();
     });
     logger.info('connect');
   }
@@ -584,7 +591,7 @@ export class RtspServer {
   private nonceValid(nonce: string, conn: RtspConnection): boolean {
     const t = nonce.slice(0, -24);
     const issued = parseInt(t, 16);
-    return nonce.slice(-24) === this.nonceMac(t, conn) && Number.isFinite(issued) && this.now() - issued < NONCE_LIFETIME_MS;
+    return sameSecret(nonce.slice(-24), this.nonceMac(t, conn)) && Number.isFinite(issued) && this.now() - issued < NONCE_LIFETIME_MS;
   }
 
   private nonceMac(t: string, conn: RtspConnection): string {

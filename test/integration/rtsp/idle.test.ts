@@ -48,6 +48,9 @@ describe('a session that is set up but never played', () => {
       const player = await clients.connect(t.url('squat'));
       await player.play({ transport: 'tcp' });
       expect(t.logs.some((l) => l.event === 'teardown' && l.why === 'timeout')).toBe(true);
+      // Its connection, silent and now without a session, is closed too rather than held open for ever.
+      const closed = await Promise.race([squatter.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
+      expect(closed).toBe(true);
     } finally {
       await clients.closeAll();
       await stopProcess(pub);

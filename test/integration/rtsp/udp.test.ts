@@ -103,8 +103,12 @@ describe('UDP session timeout (sessionTimeoutMs 1000)', () => {
     } finally {
       clearInterval(timer);
     }
-    // Its session is gone.
-    expect((await silent.request('PLAY', t.url(name))).status).toBe(454);
+    // Its session is gone (454 for it, from any connection of that client), and its connection, silent and holding no
+    // session, is closed a timeout later.
+    const again = await connect(t.url(name));
+    expect((await again.request('PLAY', t.url(name), [['Session', silent.session!]])).status).toBe(454);
+    const closed = await Promise.race([silent.closed.then(() => true), sleep(3000).then(() => false)]);
+    expect(closed).toBe(true);
   });
 });
 
