@@ -1,4 +1,4 @@
-// The in-process relay feed against real players: GStreamer rtspsrc decodes a browser publisher's H.264 + Opus, and
+// The in-process relay feed against real players: GStreamer (rtspsrc in uridecodebin) decodes a browser publisher's H.264 + Opus, and
 // ffmpeg decodes H.264 + AAC (what Safari's WebCodecs sends) packetized as RFC 3640 mpeg4-generic.
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -89,9 +89,10 @@ describe('relay feed → real players', () => {
       const gst = execa(
         'gst-launch-1.0',
         [
-          '-e', 'rtspsrc', `location=${relay.url('gstcam')}`, `protocols=${protocol}`, 'latency=0', 'name=src',
-          'src.', '!', 'queue', '!', 'rtph264depay', '!', 'h264parse', '!', 'avdec_h264', '!', 'filesink', `location=${video}`,
-          'src.', '!', 'queue', '!', 'rtpopusdepay', '!', 'opusdec', '!', 'filesink', `location=${audio}`,
+          // uridecodebin (rtspsrc inside) with a caps filter per branch: see gstreamer.test.ts.
+          '-e', 'uridecodebin', `uri=${relay.url('gstcam').replace(/^rtsp:/, protocol === 'tcp' ? 'rtspt:' : 'rtspu:')}`, 'name=d',
+          'd.', '!', 'video/x-raw,format=I420', '!', 'queue', '!', 'filesink', `location=${video}`,
+          'd.', '!', 'audio/x-raw', '!', 'queue', '!', 'filesink', `location=${audio}`,
         ],
         { reject: false, timeout: 30_000 },
       );

@@ -55,13 +55,16 @@ describe('GStreamer rtspsrc plays an ffmpeg publisher', () => {
   it.each(['tcp', 'udp'])('decodes video and Opus audio together over %s', async (protocol) => {
     const video = path.join(dir, `av-${protocol}.yuv`);
     const audio = path.join(dir, `av-${protocol}.pcm`);
-    // -e: on SIGINT, send EOS through the pipeline and exit 0 once the files are complete.
+    // -e: on SIGINT, send EOS through the pipeline and exit 0 once the files are complete. uridecodebin runs rtspsrc
+    // (rtspt:// forces TCP, rtspu:// UDP) with the depayloaders and decoders, and exposes each decoded pad with its caps,
+    // so the caps on each branch pick the right one. Linking rtspsrc's own pads with "src. ! …" cannot: its pads carry
+    // no media caps yet when they appear, the first takes the first branch, and when that is the audio nothing flows.
     const gst = execa(
       'gst-launch-1.0',
       [
-        '-e', 'rtspsrc', `location=${t.url(name)}`, `protocols=${protocol}`, 'latency=0', 'name=src',
-        'src.', '!', 'queue', '!', 'rtph264depay', '!', 'h264parse', '!', 'avdec_h264', '!', 'filesink', `location=${video}`,
-        'src.', '!', 'queue', '!', 'rtpopusdepay', '!', 'opusdec', '!', 'filesink', `location=${audio}`,
+        '-e', 'uridecodebin', `uri=${t.url(name).replace(/^rtsp:/, protocol === 'tcp' ? 'rtspt:' : 'rtspu:')}`, 'name=d',
+        'd.', '!', 'video/x-raw,format=I420', '!', 'queue', '!', 'filesink', `location=${video}`,
+        'd.', '!', 'audio/x-raw', '!', 'queue', '!', 'filesink', `location=${audio}`,
       ],
       { reject: false, timeout: 30_000 },
     );
