@@ -6,11 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseInitSegment, parseMediaSegment, type InitInfo } from '../../../shared/fmp4/reader.ts';
+import { parseInitSegment, parseMediaSegment } from '../../../shared/fmp4/reader.ts';
 import { RelayFeed } from '../../../server/ingest/relay-feed.ts';
 import { silentLogger } from '../../../server/log.ts';
 import { ffmpegPath, ffprobe, makeBrowserLikeFmp4 } from '../../support/ffmpeg.ts';
-import { splitFragmentedFile } from '../../support/fmp4-split.ts';
+import { PacedFeed, splitFmp4 } from '../../support/egress-feed.ts';
 import { startTestRelay, stopProcess, waitLive, type TestRelay } from '../../support/relay.ts';
 import { loadPublisherMedia, WsPublisher } from '../../support/ws-publisher.ts';
 import { gstLaunchProblems, requireGstElement, until } from '../rtsp/helpers.ts';
@@ -31,35 +31,24 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-/** Writes the segments into the feed at the pace of their decode times, until stopped or out of segments. */
-function pace(feed: RelayFeed, info: InitInfo, segments: Uint8Array[]): () => void {
-  let stopped = false;
-  const start = Date.now();
-  void (async () => {
-    for (const seg of segments) {
-      if (stopped) return;
-      const parsed = parseMediaSegment(seg, info);
-      if (!parsed.ok) throw new Error(parsed.error.message);
-      const t = parsed.value.tracks[0]!;
-      const timescale = info.tracks.find((x) => x.id === t.trackId)!.timescale;
-      const due = start + (Number(t.baseDecodeTime) / timescale) * 1000;
-      if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
-      if (!stopped) feed.write(seg, parsed.value);
-    }
-  })();
-  return () => void (stopped = true);
-}
-
 describe('relay feed → real players', () => {
   it('H.264 + AAC: ffprobe sees aac at 48 kHz, and ffmpeg decodes video and audio without an error', async () => {
-    const file = splitFragmentedFile(new Uint8Array(readFileSync(await makeBrowserLikeFmp4({ seconds: 12, gop: 30, audioCodec: 'aac' }))));
+    const file = splitFmp4(new Uint8Array(readFileSync(await makeBrowserLikeFmp4({ seconds: 12, gop: 30, audioCodec: 'aac' }))));
     const init = parseInitSegment(file.init);
     if (!init.ok) throw new Error(init.error.message);
     expect(init.value.tracks.map((t) => t.codec)).toEqual([expect.stringMatching(/^avc1\./), 'mp4a.40.2']);
     const feed = new RelayFeed({ name: 'aaccam', info: init.value, registry: relay.relay.registry, remote: '127.0.0.1:1', logger: silentLogger });
     expect(feed.attach('test').ok).toBe(true);
     cleanups.push(() => feed.detach());
-    cleanups.push(pace(feed, init.value, file.segments));
+    // In real time, as a page would send them.
+    const paced = new PacedFeed(file);
+    paced.add((f) => {
+      const parsed = parseMediaSegment(f.bytes, init.value);
+      if (!parsed.ok) throw new Error(parsed.error.message);
+      feed.write(f.bytes, parsed.value);
+    });
+    void paced.run();
+    cleanups.push(() => paced.stop());
 
     const probe = await ffprobe(relay.url('aaccam'), { args: ['-rtsp_transport', 'tcp'] });
     expect(probe.streams.find((s) => s.codec_type === 'video')).toMatchObject({ codec_name: 'h264', width: 640, height: 360 });
