@@ -29,6 +29,8 @@ export interface RelayOverrides {
   skipWebBuild?: boolean;
   webRoot?: string;
   ffmpegPath?: string;
+  /** How long a publisher socket may take to send hello, and then its init segment. */
+  helloTimeoutMs?: number;
 }
 
 /** Start everything; tests call this with port 0. */
@@ -69,6 +71,7 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     maxPublishers: config.maxPublishers,
     ...(config.publishToken !== undefined ? { publishToken: config.publishToken } : {}),
     ...(overrides.ffmpegPath ? { ffmpegPath: overrides.ffmpegPath } : {}),
+    ...(overrides.helloTimeoutMs !== undefined ? { helloTimeoutMs: overrides.helloTimeoutMs } : {}),
   });
   if (!overrides.skipWebBuild) await ensureWebBuilt(logger.child({ component: 'web' }));
   const http = new HttpServer({

@@ -26,6 +26,7 @@ export interface IngestOptions {
   graceMs: number;
   maxPublishers: number;
   ffmpegPath?: string;
+  /** How long a socket may take to send hello, and then (separately) its init segment. Default 10 s. */
   helloTimeoutMs?: number;
   statsIntervalMs?: number;
 }
@@ -73,8 +74,7 @@ export class IngestServer {
     this.sockets.add(p);
     const log = this.o.logger.child({ remote });
     log.info('ws-connect');
-    const helloTimer = setTimeout(() => this.fail(p, CLOSE.policy, 'bad-message', 'no hello within 10 s'), this.o.helloTimeoutMs ?? 10_000);
-    p.timers.push(helloTimer);
+    this.deadline(p, 'bad-message', 'no hello');
     ws.on('message', (data: RawData, isBinary: boolean) => {
       try {
         void this.onMessage(p, toBytes(data), isBinary).catch((err: unknown) => this.crash(p, err));
@@ -169,6 +169,10 @@ export class IngestServer {
     p.hello = hello;
     p.state = 'init';
     this.attached.set(name, p);
+    // The hello deadline is met; the init segment gets one of its own.
+    p.timers.forEach(clearTimeout);
+    p.timers = [];
+    this.deadline(p, 'bad-init', 'no init segment after hello');
     this.clearGrace(name);
     this.send(p, {
       type: 'accepted',
@@ -257,6 +261,12 @@ export class IngestServer {
     p.feed?.write(data, parsed.value);
     const { gopOverflow } = stream.write(data, keyframe, videoSamples, parsed.value);
     if (gopOverflow) this.askKeyframe(stream.name, 'the keyframe interval is longer than the cache');
+  }
+
+  /** Close the socket with `code` and "<what> within N s" unless the timers are cleared first. */
+  private deadline(p: Publisher, code: string, what: string): void {
+    const ms = this.o.helloTimeoutMs ?? 10_000;
+    p.timers.push(setTimeout(() => this.fail(p, CLOSE.policy, code, `${what} within ${ms / 1000} s`), ms));
   }
 
   private askKeyframe(name: string, reason: string): void {

@@ -113,6 +113,20 @@ describe('garbage on the publisher WebSocket', () => {
     expect(r.relay.registry.get('two')).toBeUndefined();
   });
 
+  it('a socket that sends no hello, or a hello and then no init segment, is closed with a sentence that says which', async () => {
+    const r = await startTestRelay([], { helloTimeoutMs: 500 });
+    extraRelays.push(r);
+    const silent = openPublishSocket(http(r));
+    expect(await silent.opened).toEqual({ ok: true });
+    expect(await silent.closed).toMatchObject({ code: 1008, reason: 'no hello within 0.5 s' });
+    const noInit = openPublishSocket(http(r));
+    expect(await noInit.opened).toEqual({ ok: true });
+    noInit.socket.send(hello('noinit'));
+    expect(await noInit.closed).toMatchObject({ code: 1008, reason: 'no init segment after hello within 0.5 s' });
+    // It was accepted first: the deadline that closed it was the init segment's, not hello's.
+    expect(noInit.messages.some((m) => typeof m === 'object' && m !== null && (m as { type: string }).type === 'accepted')).toBe(true);
+  });
+
   it('a bad version is refused with code bad-version', async () => {
     const r = await publisher('badver', { edit: (h) => ({ ...h, version: 99 }) }).connect();
     expect(r).toMatchObject({ kind: 'refused', message: { code: 'bad-version' }, close: { code: 1008 } });
