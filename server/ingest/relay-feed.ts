@@ -5,7 +5,9 @@
 import type { FragmentInfo, InitInfo, TrackInfo } from '../../shared/fmp4/reader.ts';
 import type { Logger } from '../log.ts';
 import { H264_NAL } from '../rtp/h264.ts';
-import { aacPayloads, h264Payloads, rtpPacket, splitLengthPrefixed } from '../rtp/packetize.ts';
+import { aacPayloads, h264Payloads, splitLengthPrefixed, writeRtpPackets, type Payload } from '../rtp/packetize.ts';
+import { RTP_HEADER_SIZE, setMarker } from '../rtp/packet.ts';
+import { INTERLEAVED_HEADER_SIZE } from '../rtsp/interleaved.ts';
 import { buildSenderReport, ntpTime } from '../rtp/rtcp.ts';
 import type { SessionDescription, MediaDescription } from '../rtsp/sdp.ts';
 import type { PublishRefusal, StreamRegistry } from '../stream/registry.ts';
@@ -104,16 +106,18 @@ export class RelayFeed {
         }
         const rtpTime = (t.tsBase + Math.round(seconds * t.clockRate)) >>> 0;
         const payloads = this.payloads(t, bytes.subarray(s.offset, s.offset + s.size));
-        for (let i = 0; i < payloads.length; i++) {
-          // Video: the last packet of a frame (RFC 6184 §5.1); AAC: the last packet of an AU (RFC 3640 §3.1); Opus:
-          // the first packet of a talkspurt (RFC 7587 §4.1, RFC 3551 §4.1), here the first one sent.
-          const marker = t.info.codec === 'opus' ? t.packets === 0 : i === payloads.length - 1;
-          const packet = rtpPacket(t.payloadType, marker, t.seq, rtpTime, t.ssrc, payloads[i]!);
-          t.seq = (t.seq + 1) & 0xffff;
-          t.packets++;
-          t.octets += payloads[i]!.length;
-          stream.onRtp(t.index, packet);
+        // Video: the last packet of a frame (RFC 6184 §5.1); AAC: the last packet of an AU (RFC 3640 §3.1); Opus:
+        // the first packet of a talkspurt (RFC 7587 §4.1, RFC 3551 §4.1), here the first one sent.
+        const opus = t.info.codec === 'opus';
+        const packets = writeRtpPackets(payloads, { payloadType: t.payloadType, ssrc: t.ssrc, seq: t.seq, timestamp: rtpTime, markLast: !opus }, INTERLEAVED_HEADER_SIZE);
+        if (opus && t.packets === 0 && packets[0]) setMarker(packets[0], true);
+        for (let i = 0; i < packets.length; i++) {
+          t.octets += packets[i]!.length - RTP_HEADER_SIZE;
+          // Room for the interleaved header is left before each packet: a TCP player gets the frame with no copy.
+          stream.onRtp(t.index, packets[i]!, true);
         }
+        t.seq = (t.seq + packets.length) & 0xffff;
+        t.packets += packets.length;
         const now = this.now();
         if (payloads.length > 0 && (t.lastSrAt === 0 || now - t.lastSrAt >= SR_INTERVAL_MS)) {
           t.lastSrAt = now;
@@ -125,7 +129,7 @@ export class RelayFeed {
     }
   }
 
-  private payloads(t: TrackFeed, sample: Uint8Array): Uint8Array[] {
+  private payloads(t: TrackFeed, sample: Uint8Array): Payload[] {
     const codec = t.info.codec;
     if (codec.startsWith('avc')) {
       const nals = splitLengthPrefixed(sample, t.info.nalLengthSize ?? 4);
@@ -134,7 +138,7 @@ export class RelayFeed {
       return h264Payloads(idr && !hasSps ? [...t.parameterSets, ...nals] : nals);
     }
     if (codec.startsWith('mp4a')) return aacPayloads(sample);
-    return [sample]; // Opus: one packet per RTP packet (RFC 7587 §4.2)
+    return [{ head: 0, headSize: 0, body: sample }]; // Opus: one packet per RTP packet (RFC 7587 §4.2)
   }
 }
 

@@ -1,6 +1,8 @@
-// Frames → RTP payloads, for streams the server itself publishes into the relay (a browser's fMP4): what an RTSP
-// publisher's packetizer does, so the hub downstream cannot tell the difference. Pure functions; the caller adds the
-// RTP header (rtpPacket) and owns the sequence numbers.
+// Frames → RTP packets, for streams the server itself publishes into the relay (a browser's fMP4): what an RTSP
+// publisher's packetizer does, so the hub downstream cannot tell the difference. The payload functions only describe
+// the packets (a payload header and a view of the media); writeRtpPackets then writes every packet of a frame into one
+// buffer, so a frame costs one allocation and one copy of its bytes, and an RTSP player over TCP gets it in one write
+// with no further copy (room for the interleaved header is left before each packet).
 //
 //   H.264  RFC 6184 packetization-mode=1: a NAL unit that fits is its own packet, a larger one goes in FU-A fragments.
 //   Opus   RFC 7587: one Opus packet per RTP packet.
@@ -17,15 +19,37 @@ export const MAX_RTP_PAYLOAD = 1400;
 const FU_A = H264_NAL.fuA;
 
 /**
+ * One RTP payload, described rather than built: `headSize` (0, 2 or 4) bytes of payload header, big-endian in the low
+ * bits of `head`, then `body`, a view of the media.
+ */
+export interface Payload {
+  head: number;
+  headSize: 0 | 2 | 4;
+  body: Uint8Array;
+}
+
+/** The payload's bytes, for tests and for the rare caller that wants them joined. */
+export function payloadBytes(p: Payload): Uint8Array {
+  const out = new Uint8Array(p.headSize + p.body.length);
+  writeHead(out, 0, p);
+  out.set(p.body, p.headSize);
+  return out;
+}
+
+function writeHead(out: Uint8Array, at: number, p: Payload): void {
+  for (let i = 0; i < p.headSize; i++) out[at + i] = (p.head >>> (8 * (p.headSize - 1 - i))) & 0xff;
+}
+
+/**
  * The RTP payloads of one H.264 access unit given as NAL units (without start codes or length prefixes). The marker
  * bit belongs on the last one (RFC 6184 §5.1).
  */
-export function h264Payloads(nals: readonly Uint8Array[], maxPayload = MAX_RTP_PAYLOAD): Uint8Array[] {
-  const out: Uint8Array[] = [];
+export function h264Payloads(nals: readonly Uint8Array[], maxPayload = MAX_RTP_PAYLOAD): Payload[] {
+  const out: Payload[] = [];
   for (const nal of nals) {
     if (nal.length === 0) continue;
     if (nal.length <= maxPayload) {
-      out.push(nal); // §5.6 single NAL unit packet
+      out.push({ head: 0, headSize: 0, body: nal }); // §5.6 single NAL unit packet
       continue;
     }
     // §5.8 FU-A: indicator (F, NRI of the NAL, type 28), header (S, E, the NAL's type), then a slice of its payload.
@@ -34,11 +58,8 @@ export function h264Payloads(nals: readonly Uint8Array[], maxPayload = MAX_RTP_P
     const chunk = maxPayload - 2;
     for (let at = 1; at < nal.length; at += chunk) {
       const end = Math.min(at + chunk, nal.length);
-      const p = new Uint8Array(2 + end - at);
-      p[0] = indicator;
-      p[1] = (at === 1 ? 0x80 : 0) | (end === nal.length ? 0x40 : 0) | type;
-      p.set(nal.subarray(at, end), 2);
-      out.push(p);
+      const header = (at === 1 ? 0x80 : 0) | (end === nal.length ? 0x40 : 0) | type;
+      out.push({ head: (indicator << 8) | header, headSize: 2, body: nal.subarray(at, end) });
     }
   }
   return out;
@@ -64,33 +85,56 @@ export function splitLengthPrefixed(sample: Uint8Array, lengthSize: number): Uin
  * (AU-size, AU-index 0), then the AU. An AU too big for one packet is fragmented (§3.2.3): every fragment carries the
  * header with the whole AU's size, and only the last one gets the marker.
  */
-export function aacPayloads(au: Uint8Array, maxPayload = MAX_RTP_PAYLOAD): Uint8Array[] {
+export function aacPayloads(au: Uint8Array, maxPayload = MAX_RTP_PAYLOAD): Payload[] {
   if (au.length > 0x1fff) return []; // 13 bits cannot say its size; AAC frames are at most 768 bytes a channel
-  const out: Uint8Array[] = [];
+  const out: Payload[] = [];
+  const head = (16 << 16) | (au.length << 3); // AU-headers-length 16, AU-size, AU-index 0
   const chunk = maxPayload - 4;
   let at = 0;
   do {
     const end = Math.min(at + chunk, au.length);
-    const p = new Uint8Array(4 + end - at);
-    p[1] = 16;
-    p[2] = au.length >> 5;
-    p[3] = (au.length & 0x1f) << 3;
-    p.set(au.subarray(at, end), 4);
-    out.push(p);
+    out.push({ head, headSize: 4, body: au.subarray(at, end) });
     at = end;
   } while (at < au.length);
   return out;
 }
 
-/** An RTP packet (RFC 3550 §5.1, version 2, no padding, extension or CSRCs). */
-export function rtpPacket(payloadType: number, marker: boolean, seq: number, timestamp: number, ssrc: number, payload: Uint8Array): Uint8Array {
-  const p = new Uint8Array(RTP_HEADER_SIZE + payload.length);
-  p[0] = 0x80;
-  p[1] = (marker ? 0x80 : 0) | (payloadType & 0x7f);
-  p[2] = (seq >> 8) & 0xff;
-  p[3] = seq & 0xff;
-  writeUint32(p, 4, timestamp >>> 0);
-  writeUint32(p, 8, ssrc >>> 0);
-  p.set(payload, RTP_HEADER_SIZE);
-  return p;
+export interface RtpRun {
+  payloadType: number;
+  ssrc: number;
+  /** Sequence number of the first packet; the rest follow it (mod 2^16). */
+  seq: number;
+  /** One timestamp for every packet: they carry one frame. */
+  timestamp: number;
+  /** The marker bit on the last packet (video: end of frame, AAC: end of AU); Opus sets its own. */
+  markLast: boolean;
+}
+
+/**
+ * RTP packets (RFC 3550 §5.1: version 2, no padding, extension or CSRCs) for `payloads`, all written into one new
+ * buffer with `headroom` spare bytes before each packet: views of it, in order.
+ */
+export function writeRtpPackets(payloads: readonly Payload[], run: RtpRun, headroom = 0): Uint8Array[] {
+  let total = 0;
+  for (const p of payloads) total += headroom + RTP_HEADER_SIZE + p.headSize + p.body.length;
+  // allocUnsafe: every byte but the headroom is written below; a small frame (audio) comes from Node's shared pool.
+  const buf = Buffer.allocUnsafe(total);
+  const packets: Uint8Array[] = [];
+  let at = 0;
+  for (let i = 0; i < payloads.length; i++) {
+    const p = payloads[i]!;
+    const start = at + headroom;
+    const seq = (run.seq + i) & 0xffff;
+    buf[start] = 0x80;
+    buf[start + 1] = (run.markLast && i === payloads.length - 1 ? 0x80 : 0) | (run.payloadType & 0x7f);
+    buf[start + 2] = seq >> 8;
+    buf[start + 3] = seq & 0xff;
+    writeUint32(buf, start + 4, run.timestamp >>> 0);
+    writeUint32(buf, start + 8, run.ssrc >>> 0);
+    writeHead(buf, start + RTP_HEADER_SIZE, p);
+    buf.set(p.body, start + RTP_HEADER_SIZE + p.headSize);
+    at = start + RTP_HEADER_SIZE + p.headSize + p.body.length;
+    packets.push(new Uint8Array(buf.buffer, buf.byteOffset + start, at - start));
+  }
+  return packets;
 }

@@ -3,6 +3,7 @@
 import { h264Flags, H264_FLAG_IDR } from '../rtp/h264.ts';
 import { h265Flags, H265_FLAG_IRAP } from '../rtp/h265.ts';
 import type { RtpHeader } from '../rtp/packet.ts';
+import { INTERLEAVED_HEADER_SIZE, INTERLEAVED_MAGIC } from '../rtsp/interleaved.ts';
 
 export interface AccessUnit {
   track: number;
@@ -13,6 +14,17 @@ export interface AccessUnit {
   timestamp: number;
   /** Each packet framed for RTSP interleaved delivery, built on first use per channel and shared by every player. */
   framed?: Map<number, Buffer>;
+  /**
+   * When the packets lie one after another in one buffer, each behind 4 bytes that are ours (the relay feed's
+   * packets): the whole span, framed in place for the first channel asked for. Other channels get a copy.
+   */
+  span?: FramedSpan;
+}
+
+export interface FramedSpan {
+  bytes: Buffer;
+  /** The channel the headers were written for, once a player asked. */
+  channel: number | undefined;
 }
 
 export type KeyframeRule = 'h264' | 'h265' | 'every';
@@ -31,6 +43,8 @@ const MAX_BYTES_PER_UNIT = 4 * 1024 * 1024;
 
 export class AccessUnitAssembler {
   private current: AccessUnit | undefined;
+  /** Whether every packet of the current unit so far follows the last one behind header room of its own. */
+  private inPlace = false;
 
   constructor(
     private readonly track: number,
@@ -38,16 +52,12 @@ export class AccessUnitAssembler {
     private readonly emit: (unit: AccessUnit) => void,
   ) {}
 
-  push(packet: Uint8Array, header: RtpHeader): void {
+  push(packet: Uint8Array, header: RtpHeader, headroom = false): void {
     if (this.rule === 'every' || this.rule === 'none') {
       // RFC 3550 §5.1: for audio the marker bit means "start of talkspurt", not "end of frame"; every packet is a unit.
-      this.emit({
-        track: this.track,
-        packets: [packet],
-        bytes: packet.length,
-        keyframe: this.rule === 'every',
-        timestamp: header.timestamp,
-      });
+      const unit: AccessUnit = { track: this.track, packets: [packet], bytes: packet.length, keyframe: this.rule === 'every', timestamp: header.timestamp };
+      if (headroom) unit.span = spanOf(packet, packet);
+      this.emit(unit);
       return;
     }
     let unit = this.current;
@@ -59,6 +69,10 @@ export class AccessUnitAssembler {
     if (!unit) {
       unit = { track: this.track, packets: [], bytes: 0, keyframe: false, timestamp: header.timestamp };
       this.current = unit;
+      this.inPlace = headroom;
+    } else if (this.inPlace) {
+      const last = unit.packets[unit.packets.length - 1]!;
+      this.inPlace = headroom && packet.buffer === last.buffer && packet.byteOffset === last.byteOffset + last.byteLength + INTERLEAVED_HEADER_SIZE;
     }
     unit.packets.push(packet);
     unit.bytes += packet.length;
@@ -73,12 +87,35 @@ export class AccessUnitAssembler {
   flush(): void {
     const unit = this.current;
     this.current = undefined;
-    if (unit) this.emit(unit);
+    if (!unit) return;
+    if (this.inPlace) unit.span = spanOf(unit.packets[0]!, unit.packets[unit.packets.length - 1]!);
+    this.emit(unit);
   }
+}
+
+/** The bytes from the header room of `first` to the end of `last` (same buffer, `first` not after `last`). */
+function spanOf(first: Uint8Array, last: Uint8Array): FramedSpan {
+  const start = first.byteOffset - INTERLEAVED_HEADER_SIZE;
+  return { bytes: Buffer.from(first.buffer, start, last.byteOffset + last.byteLength - start), channel: undefined };
 }
 
 /** The interleaved bytes of a unit for one channel: '$' ch len payload, for every packet (RFC 2326 §10.12). */
 export function framedFor(unit: AccessUnit, channel: number): Buffer {
+  const span = unit.span;
+  if (span && (span.channel === undefined || span.channel === channel)) {
+    if (span.channel === undefined) {
+      // Written once, before the span is first handed to a socket; a player on another channel gets a copy below.
+      const base = span.bytes.byteOffset;
+      for (const p of unit.packets) {
+        const at = p.byteOffset - INTERLEAVED_HEADER_SIZE - base;
+        span.bytes[at] = INTERLEAVED_MAGIC;
+        span.bytes[at + 1] = channel;
+        span.bytes.writeUInt16BE(p.length, at + 2);
+      }
+      span.channel = channel;
+    }
+    return span.bytes;
+  }
   let cache = unit.framed;
   const hit = cache?.get(channel);
   if (hit) return hit;

@@ -140,8 +140,12 @@ export class Stream {
     this.gopBytes = 0;
   }
 
-  /** An RTP packet from the publisher for a track. The buffer is ours: it is re-stamped in place. */
-  onRtp(track: number, packet: Uint8Array): void {
+  /**
+   * An RTP packet from the publisher for a track. The buffer is ours: it is re-stamped in place. `headroom`: the 4 bytes
+   * before the packet in its buffer are ours too, so a unit of packets laid out one after another can be framed for
+   * RTSP interleaved delivery in place (see framedFor).
+   */
+  onRtp(track: number, packet: Uint8Array, headroom = false): void {
     const clock = this.clocks[track];
     const assembler = this.assemblers[track];
     if (!clock || !assembler) return;
@@ -162,7 +166,7 @@ export class Stream {
     h.sequenceNumber = seq;
     h.timestamp = ts;
     h.ssrc = clock.ssrc;
-    assembler.push(packet, h);
+    assembler.push(packet, h, headroom);
   }
 
   /** An RTCP packet from the publisher: sender reports are re-stamped and forwarded for audio/video sync. */

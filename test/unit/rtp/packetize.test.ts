@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { aacPayloads, h264Payloads, MAX_RTP_PAYLOAD, rtpPacket, splitLengthPrefixed } from '../../../server/rtp/packetize.ts';
+import { aacPayloads, h264Payloads, MAX_RTP_PAYLOAD, payloadBytes, splitLengthPrefixed, writeRtpPackets, type Payload } from '../../../server/rtp/packetize.ts';
 import { parseRtpHeader } from '../../../server/rtp/packet.ts';
 import { buildSenderReport, ntpTime, parseRtcpCompound, RTCP_SDES, RTCP_SR } from '../../../server/rtp/rtcp.ts';
 
@@ -32,6 +32,8 @@ function depacketize(payloads: Uint8Array[]): Uint8Array[] {
   return nals;
 }
 
+const bytesOf = (payloads: Payload[]): Uint8Array[] => payloads.map(payloadBytes);
+
 const nal = (type: number, size: number, fill = 0xab): Uint8Array => {
   const n = new Uint8Array(size).fill(fill);
   n[0] = 0x60 | type; // NRI 3
@@ -43,12 +45,15 @@ describe('h264Payloads (RFC 6184 packetization-mode 1)', () => {
     const sps = nal(7, 20);
     const idr = nal(5, MAX_RTP_PAYLOAD);
     const out = h264Payloads([sps, idr]);
-    expect(out).toEqual([sps, idr]);
+    expect(bytesOf(out)).toEqual([sps, idr]);
+    // Described, not copied: the bodies are the NAL units themselves.
+    expect(out.map((p) => p.body)).toEqual([sps, idr]);
+    expect(out[1]!.body.buffer).toBe(idr.buffer);
   });
 
   it('splits a larger one into FU-A fragments: indicator keeps F and NRI, header has S on the first and E on the last', () => {
     const big = nal(5, 3000);
-    const out = h264Payloads([big], 1000);
+    const out = bytesOf(h264Payloads([big], 1000));
     expect(out.length).toBe(Math.ceil((3000 - 1) / 998));
     for (const [i, p] of out.entries()) {
       expect(p.length).toBeLessThanOrEqual(1000);
@@ -67,7 +72,7 @@ describe('h264Payloads (RFC 6184 packetization-mode 1)', () => {
         fc.integer({ min: 3, max: 1500 }),
         (units, max) => {
           const nals = units.map(([type, body]) => Uint8Array.of(0x40 | type, ...body));
-          const out = h264Payloads(nals, max);
+          const out = bytesOf(h264Payloads(nals, max));
           for (const p of out) expect(p.length).toBeLessThanOrEqual(max);
           expect(depacketize(out)).toEqual(nals);
         },
@@ -88,7 +93,7 @@ describe('h264Payloads (RFC 6184 packetization-mode 1)', () => {
 describe('aacPayloads (RFC 3640 AAC-hbr)', () => {
   it('one AU: AU-headers-length 16, then AU-size in 13 bits and index 0, then the AU', () => {
     const au = new Uint8Array(371).fill(1);
-    const [p, more] = aacPayloads(au);
+    const [p, more] = bytesOf(aacPayloads(au));
     expect(more).toBeUndefined();
     expect([...p!.subarray(0, 4)]).toEqual([0, 16, 371 >> 5, (371 & 0x1f) << 3]);
     expect(p!.subarray(4)).toEqual(au);
@@ -96,7 +101,7 @@ describe('aacPayloads (RFC 3640 AAC-hbr)', () => {
 
   it('an AU over the payload size goes in fragments, each with the whole AU size in its header', () => {
     const au = Uint8Array.from({ length: 2500 }, (_, i) => i & 0xff);
-    const out = aacPayloads(au, 1000);
+    const out = bytesOf(aacPayloads(au, 1000));
     expect(out).toHaveLength(3);
     for (const p of out) {
       expect(p.length).toBeLessThanOrEqual(1000);
@@ -110,10 +115,40 @@ describe('aacPayloads (RFC 3640 AAC-hbr)', () => {
   });
 });
 
-describe('rtpPacket, and the sender reports the relay feed builds', () => {
-  it('writes an RTP v2 header the parser reads back', () => {
-    const p = rtpPacket(96, true, 0xfffe, 0x1_0000_0005, 0xdeadbeef, Uint8Array.of(1, 2, 3));
-    expect(parseRtpHeader(p)).toMatchObject({ marker: true, payloadType: 96, sequenceNumber: 0xfffe, timestamp: 5, ssrc: 0xdeadbeef, payloadOffset: 12, payloadLength: 3 });
+describe('writeRtpPackets, and the sender reports the relay feed builds', () => {
+  it('writes RTP v2 headers the parser reads back: consecutive sequence numbers (wrapping), one timestamp, marker on the last', () => {
+    const payloads = bytesOf(h264Payloads([nal(7, 20), nal(5, 3000)], 1000)).map((b): Payload => ({ head: 0, headSize: 0, body: b }));
+    const packets = writeRtpPackets(payloads, { payloadType: 96, ssrc: 0xdeadbeef, seq: 0xfffe, timestamp: 0x1_0000_0005, markLast: true });
+    expect(packets).toHaveLength(payloads.length);
+    packets.forEach((p, i) => {
+      const h = parseRtpHeader(p)!;
+      expect(h).toMatchObject({ payloadType: 96, sequenceNumber: (0xfffe + i) & 0xffff, timestamp: 5, ssrc: 0xdeadbeef, payloadOffset: 12, marker: i === packets.length - 1 });
+      expect(p.subarray(12)).toEqual(payloads[i]!.body);
+    });
+    const none = writeRtpPackets(payloads.slice(0, 1), { payloadType: 97, ssrc: 1, seq: 0, timestamp: 0, markLast: false });
+    expect(parseRtpHeader(none[0]!)?.marker).toBe(false);
+  });
+
+  it('writes payload headers from their description: FU-A indicator and header, the AAC AU-header section', () => {
+    const big = nal(5, 3000);
+    const fu = h264Payloads([big], 1000);
+    const packets = writeRtpPackets(fu, { payloadType: 96, ssrc: 1, seq: 0, timestamp: 0, markLast: true });
+    expect(depacketize(packets.map((p) => p.subarray(12)))).toEqual([big]);
+    const au = new Uint8Array(371).fill(3);
+    const [aac] = writeRtpPackets(aacPayloads(au), { payloadType: 97, ssrc: 1, seq: 0, timestamp: 0, markLast: true });
+    expect([...aac!.subarray(12, 16)]).toEqual([0, 16, 371 >> 5, (371 & 0x1f) << 3]);
+    expect(aac!.subarray(16)).toEqual(au);
+  });
+
+  it('lays the packets out in one buffer, each behind `headroom` spare bytes (room for an interleaved header)', () => {
+    const payloads = h264Payloads([nal(1, 2500)], 1000);
+    const packets = writeRtpPackets(payloads, { payloadType: 96, ssrc: 1, seq: 0, timestamp: 0, markLast: true }, 4);
+    expect(packets.length).toBeGreaterThan(1);
+    expect(packets[0]!.byteOffset).toBeGreaterThanOrEqual(4);
+    for (let i = 1; i < packets.length; i++) {
+      expect(packets[i]!.buffer).toBe(packets[0]!.buffer);
+      expect(packets[i]!.byteOffset).toBe(packets[i - 1]!.byteOffset + packets[i - 1]!.byteLength + 4);
+    }
   });
 
   it('writes an SR (NTP time of the given wall clock) and an SDES CNAME, as one compound packet', () => {
