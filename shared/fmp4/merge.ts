@@ -21,12 +21,14 @@ interface TrackRun {
 }
 
 /**
- * One moof (sequence number `sequence`) and its mdat holding every sample of `segments`, in order, track by track.
+ * One moof (sequence number `sequence`) and its mdat holding every sample of `segments`, in order, track by track,
+ * as the chunks to write one after another: the moof and mdat header, then views of the samples in `segments` (their
+ * bytes are not copied; adjacent ones are joined), for one gathered write (writev).
  * Each track's tfdt is its first sample's decode time; every later sample is placed by the durations before it (§8.8.8),
  * so each duration but the last is rewritten as the gap to the next sample's decode time, which keeps every sample at
  * the time its own fragment gave it (the page's durations are estimates). A track's last sample keeps its duration.
  */
-export function mergeSegments(segments: readonly ParsedSegment[], sequence: number): Uint8Array {
+export function mergeSegments(segments: readonly ParsedSegment[], sequence: number): Uint8Array[] {
   const runs = new Map<number, TrackRun>();
   for (const { bytes, parsed } of segments) {
     for (const t of parsed.tracks) {
@@ -61,5 +63,19 @@ export function mergeSegments(segments: readonly ParsedSegment[], sequence: numb
   });
   const moof = box('moof', mfhd(sequence), ...trafs);
   if (moof.length !== moofSize) throw new Error(`mergeSegments bug: moof is ${moof.length} bytes, expected ${moofSize}`);
-  return concat([moof, mdat, ...tracks.flatMap((r) => r.data)]);
+  return [concat([moof, mdat]), ...joinAdjacent(tracks.flatMap((r) => r.data))];
+}
+
+/** Views that continue one another in the same buffer become one view. */
+function joinAdjacent(views: readonly Uint8Array[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const v of views) {
+    const last = out[out.length - 1];
+    if (last && last.buffer === v.buffer && last.byteOffset + last.byteLength === v.byteOffset) {
+      out[out.length - 1] = new Uint8Array(v.buffer, last.byteOffset, last.byteLength + v.byteLength);
+    } else {
+      out.push(v);
+    }
+  }
+  return out;
 }

@@ -38,7 +38,7 @@ function merged(sizes: number[]): Uint8Array {
       if (!parsed.ok) throw new Error(parsed.error.message);
       return { bytes: f.bytes, parsed: parsed.value };
     });
-    out.push(mergeSegments(batch, batch.at(-1)!.parsed.lastSequence));
+    out.push(...mergeSegments(batch, batch.at(-1)!.parsed.lastSequence));
     i += batch.length;
   }
   return concat(out);
@@ -61,5 +61,21 @@ describe('mergeSegments', () => {
     expect(parsed.ok).toBe(true);
     if (!parsed.ok) return;
     expect(parsed.value.tracks.length).toBeGreaterThan(Math.ceil(file.fragments.length / 7));
+  });
+
+  it('copies no media: after the moof and mdat header come views of the input fragments, adjacent samples joined', () => {
+    const batch = file.fragments.slice(0, 9).map((f) => {
+      const parsed = parseMediaSegment(f.bytes, init);
+      if (!parsed.ok) throw new Error(parsed.error.message);
+      return { bytes: f.bytes, parsed: parsed.value };
+    });
+    const [head, ...media] = mergeSegments(batch, 9);
+    const samples = batch.reduce((n, b) => n + b.parsed.tracks.reduce((m, t) => m + t.sampleList.length, 0), 0);
+    expect(media.length).toBeGreaterThan(0);
+    expect(media.length).toBeLessThanOrEqual(samples);
+    for (const m of media) expect(batch.some((b) => b.bytes.buffer === m.buffer)).toBe(true);
+    // The mdat header's size covers exactly the views that follow it.
+    const mdatSize = new DataView(head!.buffer, head!.byteOffset).getUint32(head!.length - 8);
+    expect(mdatSize).toBe(8 + media.reduce((n, m) => n + m.length, 0));
   });
 });
