@@ -88,8 +88,11 @@ export class IngestStream {
   }
 
   /**
-   * A checked media segment from the page. Never blocks: a slow output drops to its next keyframe by itself. `data` may
-   * be a view of the WebSocket's buffer: what is kept (the keyframe-group cache, the ffmpeg queues) is a copy.
+   * A checked media segment from the page. Never blocks: a slow output drops to its next keyframe by itself. `data` is
+   * kept as it is (the keyframe-group cache, the ffmpeg queues), not copied: it is a view of what ws read from the
+   * socket, which nothing writes to again (Node gives every read its own memory; ws hands out views or fresh copies).
+   * Every byte copied here lived as long as the keyframe group, and V8 counts such memory towards its next full
+   * collection (with five such copies per frame, bench:ingest's relay ran one twice a second).
    */
   write(data: Uint8Array, keyframe: boolean, videoSamples: number, parsed?: FragmentInfo): { gopOverflow: boolean } {
     this.fragments++;
@@ -97,9 +100,8 @@ export class IngestStream {
     if (videoSamples > 0) this.videoFrames.add(videoSamples);
     // No destination, nothing to feed or restart: no copy, no cache.
     if (this.outputs.length === 0) return { gopOverflow: false };
-    const fragment = new Uint8Array(data);
-    const kept = this.gop.add(fragment, keyframe, this.hasVideo);
-    for (const out of this.outputs) out.write(fragment, keyframe, parsed);
+    const kept = this.gop.add(data, keyframe, this.hasVideo);
+    for (const out of this.outputs) out.write(data, keyframe, parsed);
     return { gopOverflow: !kept };
   }
 
