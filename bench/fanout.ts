@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { RtspTestClient } from '../test/support/rtsp-client.ts';
 import { cpuSeconds, machine, median, rssBytes } from './proc.ts';
+import { serverNodeFlags } from './relay-process.ts';
 
 const { values } = parseArgs({
   options: {
@@ -40,8 +41,8 @@ await execa('ffmpeg', [
 
 const rtspPort = await freePort();
 const httpPort = await freePort();
-// node --import tsx: one process, so its PID is the relay's and cleanup on exit ends it.
-const server = execa(process.execPath, ['--import', 'tsx', 'server/main.ts', '--host', '127.0.0.1', '--rtsp-port', String(rtspPort), '--http-port', String(httpPort), '--log-level', 'warn', '--max-clients', String(readers + 10), '--max-bandwidth', '0'], { reject: false, stdout: 'ignore', stderr: 'inherit', cleanup: true });
+// node --import tsx (with `npm run server`'s Node flags): one process, so its PID is the relay's and cleanup on exit ends it.
+const server = execa(process.execPath, [...serverNodeFlags(), '--import', 'tsx', 'server/main.ts', '--host', '127.0.0.1', '--rtsp-port', String(rtspPort), '--http-port', String(httpPort), '--log-level', 'warn', '--max-clients', String(readers + 10), '--max-bandwidth', '0'], { reject: false, stdout: 'ignore', stderr: 'inherit', cleanup: true });
 const url = `rtsp://127.0.0.1:${rtspPort}/bench`;
 await waitListening(rtspPort);
 const serverPid = server.pid ?? 0;

@@ -25,7 +25,7 @@ import { buildClip, pcmSecond, rawFrames } from './clip.ts';
 import { OldEncoder } from './old-design.ts';
 import { commandLine, cpuSeconds, descendants, machine, median, pssBytes, systemTicks, treeCpuSeconds, treeRssBytes } from './proc.ts';
 import { Interrupt } from './interrupt.ts';
-import { startRelayProcess, type RelayProcess } from './relay-process.ts';
+import { serverNodeFlags, startRelayProcess, type RelayProcess } from './relay-process.ts';
 import { FrameCounter } from './rtsp-frames.ts';
 import { ClipPublisher } from './ws-publisher.ts';
 
@@ -275,7 +275,7 @@ try {
       clipVideoKbps: Math.round(clip.videoBitsPerSecond / 1000),
       uplink: 'WebSocket, one moof+mdat per video frame, one Opus packet (20 ms) per audio fragment',
       outputs: values.outputs,
-      relay: `node --import tsx server/main.ts --log-level warn, own process; outputs: built-in RTSP relay (in-process RTP packetizer)${withRtmp ? ' + rtmp://127.0.0.1/live/{stream} on nginx-rtmp (video copy, Opus→AAC 128k)' : ''}`,
+      relay: `node ${serverNodeFlags().join(' ')} --import tsx server/main.ts --log-level warn, own process; outputs: built-in RTSP relay (in-process RTP packetizer)${withRtmp ? ' + rtmp://127.0.0.1/live/{stream} on nginx-rtmp (video copy, Opus→AAC 128k)' : ''}`,
       readers: 'one RTSP/TCP player per stream (test/support/rtsp-client.ts), counting marker bits',
       cpu: 'relay PID + all descendants (utime+stime, exited children via cutime+cstime) from /proc, per wall second',
       ffmpeg: (await execa('ffmpeg', ['-version'])).stdout.split('\n')[0] ?? '',

@@ -1,6 +1,7 @@
 // The relay under test, in its own process (`node --import tsx server/main.ts ...`), so /proc reads of its PID and
 // its ffmpeg children measure the server and nothing else. stop() ends it by PID, then any child it left behind.
 import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { commandLine, descendants } from './proc.ts';
 
@@ -37,8 +38,10 @@ export async function startRelayProcess(flags: string[] = [], o: { startTimeoutM
   const httpPort = await freePort();
   let rtspPort = await freePort();
   while (rtspPort === httpPort) rtspPort = await freePort();
-  const args = ['--import', 'tsx', 'server/main.ts', '--host', '127.0.0.1', '--http-port', String(httpPort), '--rtsp-port', String(rtspPort), '--log-level', 'warn', ...flags];
-  const child = execa(process.execPath, args, { reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', buffer: false, cleanup: true });
+  const args = [...serverNodeFlags(), ...extraNodeFlags(), '--import', 'tsx', 'server/main.ts', '--host', '127.0.0.1', '--http-port', String(httpPort), '--rtsp-port', String(rtspPort), '--log-level', 'warn', ...flags];
+  // With extra Node flags (a profiler, --trace-gc), what they print goes to our stderr, never into the JSON on stdout.
+  const stdout = extraNodeFlags().length > 0 ? process.stderr : 'ignore';
+  const child = execa(process.execPath, args, { reject: false, stdin: 'ignore', stdout, stderr: 'pipe', buffer: false, cleanup: true });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start the relay process');
   let stderr = '';
@@ -75,6 +78,26 @@ export async function startRelayProcess(flags: string[] = [], o: { startTimeoutM
     await new Promise((r) => setTimeout(r, 100));
   }
   return { pid, httpPort, rtspPort, log: () => stderr, stop };
+}
+
+/**
+ * The Node flags `npm run server` gives the relay ("tsx FLAGS server/main.ts" in package.json), so the benchmark
+ * measures the process a user runs, heap settings included.
+ */
+export function serverNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts?: Record<string, string> };
+  const words = (pkg.scripts?.['server'] ?? '').trim().split(/\s+/);
+  const main = words.indexOf('server/main.ts');
+  const flags = words.slice(1, main);
+  if (words[0] !== 'tsx' || main < 0 || flags.some((f) => !f.startsWith('--'))) {
+    throw new Error(`package.json's "server" script is not "tsx [node flags] server/main.ts": ${words.join(' ')}`);
+  }
+  return flags;
+}
+
+/** RELAYCAST_BENCH_NODE_ARGS: more Node flags for the relay, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" or "--trace-gc". */
+function extraNodeFlags(): string[] {
+  return (process.env['RELAYCAST_BENCH_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
 }
 
 function kill(pid: number, signal: NodeJS.Signals): void {
