@@ -1,5 +1,5 @@
 // npm run bench:ingest [-- --publishers 20 --seconds 30 --warmup 8 --old-streams 2 --old-seconds 15 --outputs rtsp+rtmp
-//                         --content testsrc2]
+//                         --content noisy]
 //
 // What one browser stream costs the server. K publishers replay a 720p30 H.264 + Opus clip over the page's WebSocket
 // protocol in real time (one moof+mdat per frame); the relay runs as its own process with the built-in RTSP relay (fed
@@ -40,8 +40,10 @@ const { values } = parseArgs({
     // rtsp+rtmp: the built-in relay and one RTMP destination per stream (the usual restreaming setup);
     // rtsp: the relay alone, the same outputs as the old design below.
     outputs: { type: 'string', default: 'rtsp+rtmp' },
-    // testsrc2 | noisy (camera-like sensor noise: harder for the old design's encoder; see clip.ts)
-    content: { type: 'string', default: 'testsrc2' },
+    // noisy (the default: what a camera and a microphone give, sensor noise on the picture and pink noise under a
+    // tone) | testsrc2 (a clean synthetic card and a pure 440 Hz tone in both channels: cheaper for the old design's
+    // encoder, and the worst case for ffmpeg's AAC encoder, whose transcode then costs about 4× as much; see clip.ts)
+    content: { type: 'string', default: 'noisy' },
   },
 });
 if (values.content !== 'testsrc2' && values.content !== 'noisy') usage('--content must be testsrc2 or noisy');
