@@ -222,6 +222,9 @@ export class IngestServer {
       });
       this.streams.set(name, stream);
       stream.start();
+    } else {
+      // Its ffmpegs keep running: the new page's clock must continue the old one's (it may have started again at 0).
+      stream.resumeFrom();
     }
     stream.state = 'live';
     p.stream = stream;

@@ -1,7 +1,7 @@
 // One browser-published stream: the init segment, the keyframe-group cache and one FfmpegOutput per destination.
 // It outlives a WebSocket: when the page reconnects within the grace period with the same init segment, the same
 // ffmpeg processes keep running, so RTSP players and RTMP platforms never notice the drop.
-import type { FragmentInfo, InitInfo, TrackInfo } from '../../shared/fmp4/reader.ts';
+import { shiftDecodeTime, type FragmentInfo, type InitInfo, type TrackInfo } from '../../shared/fmp4/reader.ts';
 import type { OutputStatus } from '../../shared/protocol.ts';
 import type { Logger } from '../log.ts';
 import { FfmpegOutput, type OutputSnapshot } from '../egress/ffmpeg-output.ts';
@@ -17,6 +17,13 @@ import { GopCache } from './gop-cache.ts';
  * nothing more). An rtsp:// destination, where latency is the point, gets every fragment at once.
  */
 export const RTMP_COALESCE_MS = 250;
+
+/**
+ * When a new publisher's clock does not follow on from the last one's, its fragments are moved to start this long
+ * (at least) after the last sample sent: more than the lead one track of a page can have over the other at its start,
+ * so neither track goes back in time.
+ */
+const MIN_REBASE_GAP_S = 0.5;
 
 export interface Destination {
   /** Expanded URL: a secret, only ever logged masked (FfmpegOutput masks it). */
@@ -52,12 +59,22 @@ export class IngestStream {
   private readonly videoFrames: RateMeter;
   private readonly hasVideo: boolean;
   private closing: Promise<void> | undefined;
+  private readonly now: () => number;
+  /** Seconds added to every fragment's time on the way to the outputs, so their timeline never goes back. */
+  private shift = 0;
+  /** A new publisher took over: its first fragment decides whether its clock follows on (see resumeFrom). */
+  private rebase = false;
+  /** Per track, in shifted seconds: when the last sample sent starts, and when it ends (by its declared duration). */
+  private readonly trackLast = new Map<number, { start: number; end: number }>();
+  /** When (wall clock, ms) the last fragment came. */
+  private lastAt = 0;
 
   constructor(private readonly o: IngestStreamOptions) {
     this.name = o.name;
     this.init = o.init;
     this.info = o.info;
     const now = o.now ?? Date.now;
+    this.now = now;
     this.since = now();
     this.meter = new RateMeter(now);
     this.videoFrames = new RateMeter(now);
@@ -98,11 +115,65 @@ export class IngestStream {
     this.fragments++;
     this.meter.add(data.length);
     if (videoSamples > 0) this.videoFrames.add(videoSamples);
-    // No destination, nothing to feed or restart: no copy, no cache.
+    // No destination, nothing to feed or restart: no cache.
     if (this.outputs.length === 0) return { gopOverflow: false };
+    if (parsed && !this.retime(data, parsed)) return { gopOverflow: false };
     const kept = this.gop.add(data, keyframe, this.hasVideo);
     for (const out of this.outputs) out.write(data, keyframe, parsed);
     return { gopOverflow: !kept };
+  }
+
+  /**
+   * A new publisher (a reconnecting or reloaded page, or another device taking over within the grace period) continues
+   * this stream. A page that reconnects keeps its clock; a reloaded one starts again from its own zero, and a running
+   * `-c copy` ffmpeg must never see time go back (its muxers refuse non-monotonic timestamps). So the new publisher's
+   * first fragment decides: if its time follows on from the last one sent (not before it, and not further after it
+   * than the time the stream was away), nothing changes; otherwise every track is moved by the same amount, keeping
+   * audio and video in sync, to continue after the last sample plus the time away.
+   */
+  resumeFrom(): void {
+    this.rebase = true;
+  }
+
+  /** Applies the shift to a fragment (its bytes and `parsed`); false when it must be dropped to keep time monotonic. */
+  private retime(data: Uint8Array, parsed: FragmentInfo): boolean {
+    const now = this.now();
+    const tracks: Array<{ t: FragmentInfo['tracks'][number]; timescale: number }> = [];
+    for (const t of parsed.tracks) {
+      const timescale = this.info.tracks.find((x) => x.id === t.trackId)?.timescale;
+      if (timescale) tracks.push({ t, timescale });
+    }
+    const lead = tracks[0];
+    if (!lead) return false;
+    if (this.rebase) {
+      this.rebase = false;
+      const first = Number(lead.t.baseDecodeTime) / lead.timescale;
+      const before = this.trackLast.get(lead.t.trackId);
+      const end = Math.max(0, ...[...this.trackLast.values()].map((l) => l.end));
+      const awayS = Math.max(0, (now - this.lastAt) / 1000);
+      const at = first + this.shift;
+      // Going back (a reloaded page), or jumping further ahead than the time away (another device's clock).
+      if (before && (at < before.start || at > end + awayS + MIN_REBASE_GAP_S)) {
+        this.shift = end + Math.max(awayS, MIN_REBASE_GAP_S) - first;
+        this.o.logger.info('timeline-rebased', { stream: this.name, shiftSeconds: Math.round(this.shift * 1000) / 1000, awaySeconds: Math.round(awayS * 10) / 10 });
+      }
+    }
+    for (const { t, timescale } of tracks) {
+      const delta = Math.round(this.shift * timescale);
+      if (delta !== 0 && !shiftDecodeTime(data, t, delta)) {
+        this.o.logger.warn('timeline-overflow', { stream: this.name, track: t.trackId, message: 'a fragment could not be moved in time (its tfdt field is too small); it was not sent to the outputs' });
+        return false;
+      }
+      // Still before this track's last sample (a publisher whose tracks start far apart): not sent.
+      if (Number(t.baseDecodeTime) / timescale < (this.trackLast.get(t.trackId)?.start ?? -Infinity)) return false;
+    }
+    for (const { t, timescale } of tracks) {
+      const base = Number(t.baseDecodeTime);
+      const lastSample = t.sampleList[t.sampleList.length - 1];
+      this.trackLast.set(t.trackId, { start: (base + (lastSample?.decodeOffset ?? 0)) / timescale, end: (base + t.duration) / timescale });
+    }
+    this.lastAt = now;
+    return true;
   }
 
   /** Same codecs and parameters: the running ffmpegs can continue without a new init segment. */

@@ -49,6 +49,8 @@ export interface FragmentTrackInfo {
   trackId: number;
   /** tfdt baseMediaDecodeTime; a bigint only past Number.MAX_SAFE_INTEGER. */
   baseDecodeTime: bigint | number;
+  /** Where baseMediaDecodeTime lies in the segment's bytes, and its size (tfdt version 1: 8, version 0: 4). */
+  decodeTimeField: { offset: number; size: 4 | 8 };
   samples: number;
   /** The first sample is a sync sample. */
   keyframe: boolean;
@@ -220,6 +222,7 @@ function readTraf(
   const d = new Fields(buf, tfdtBox);
   const { version } = d.full();
   if (version > 1) fail('bad-box', `tfdt version ${version} is unknown`);
+  const decodeTimeField = { offset: tfdtBox.payload + 4, size: version === 1 ? 8 : 4 } as const;
   const baseDecodeTime = version === 1 ? d.u64() : d.u32();
   d.end();
 
@@ -274,7 +277,7 @@ function readTraf(
     bytes += runBytes;
     dataEnd = start + runBytes;
   }
-  return { info: { trackId, baseDecodeTime, samples, keyframe, duration, bytes, sampleList }, dataEnd };
+  return { info: { trackId, baseDecodeTime, decodeTimeField, samples, keyframe, duration, bytes, sampleList }, dataEnd };
 }
 
 /**
@@ -298,4 +301,20 @@ function checkNalFraming(buf: Uint8Array, start: number, sizes: readonly number[
     }
     at = end;
   }
+}
+
+/**
+ * Move one track of a checked media segment in time by `delta` ticks of its timescale, in place: the tfdt in `bytes`
+ * and `track.baseDecodeTime` (§8.8.12; the samples' times are relative to it). False, with nothing changed, when the
+ * new time would be negative or not fit the field (a version 0 tfdt has 32 bits).
+ */
+export function shiftDecodeTime(bytes: Uint8Array, track: FragmentTrackInfo, delta: number): boolean {
+  const time = BigInt(track.baseDecodeTime) + BigInt(delta);
+  const { offset, size } = track.decodeTimeField;
+  if (time < 0n || time >= 1n << BigInt(8 * size)) return false;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (size === 8) view.setBigUint64(offset, time);
+  else view.setUint32(offset, Number(time));
+  track.baseDecodeTime = time <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(time) : time;
+  return true;
 }

@@ -10,5 +10,5 @@ export { DEFAULT_READER_LIMITS, readBoxHeader } from './box-reader.ts';
 export type { Fmp4Error, Fmp4ErrorCode, Fmp4Result, ReaderLimits } from './box-reader.ts';
 export { parseInitSegment } from './init-reader.ts';
 export type { InitInfo, TrackFragmentDefaults, TrackInfo } from './init-reader.ts';
-export { parseMediaSegment } from './media-reader.ts';
+export { parseMediaSegment, shiftDecodeTime } from './media-reader.ts';
 export type { FragmentInfo, FragmentTrackInfo, SampleRef } from './media-reader.ts';

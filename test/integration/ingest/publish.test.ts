@@ -239,4 +239,43 @@ describe('browser publisher → RTSP relay', () => {
     await new Promise((res) => setTimeout(res, 50));
     expect(ended).toBe(false);
   });
+
+  it('a reloaded page within the grace period (its clock back at 0) continues into the same RTMP ffmpeg at once', async () => {
+    const r = await relay(['--publisher-grace', '10', '--output', `rtmp://127.0.0.1:${nginx.port}/live/{stream}`]);
+    const first = publisher(r, 'reloadcam');
+    await first.connectOrThrow();
+    first.start();
+    expect(await waitFor(async () => (await streamJson(r, 'reloadcam'))?.outputs[0]?.state === 'running', 10_000, 100)).toBe(true);
+    // Well into the stream, so the reloaded page's timestamps (from 0) lie seconds before the ones ffmpeg has seen.
+    await new Promise((res) => setTimeout(res, 6_000));
+    const pids = spawnedPids(r, 'reloadcam');
+    expect(pids).toHaveLength(1);
+    await first.drop();
+    expect(await waitFor(async () => (await streamJson(r, 'reloadcam'))?.state === 'waiting', 3_000, 50)).toBe(true);
+
+    // The reload: a new page, a new clock, the same encoder settings (so the same init segment), no resume.
+    const second = publisher(r, 'reloadcam');
+    await second.connectOrThrow();
+    second.start();
+    await new Promise((res) => setTimeout(res, 1_000));
+    // The new page's frames reach the RTMP server now, not once its clock has caught up with the old one (without
+    // the shift, ffmpeg's mov demuxer set them aside as out of order, and the platform saw the picture stop for as
+    // long as the first page had been live).
+    const t0 = Date.now();
+    const pull = await execa(ffmpegPath(), ['-hide_banner', '-loglevel', 'error', '-nostdin', '-rw_timeout', '10000000', '-i', nginx.url('reloadcam'), '-map', '0:v', '-frames:v', '30', '-c', 'copy', '-f', 'null', '-'], {
+      reject: false,
+      timeout: 15_000,
+    });
+    expect(pull.exitCode, String(pull.stderr)).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(4_500);
+
+    expect(r.logs.some((l) => l['event'] === 'timeline-rebased' && l['stream'] === 'reloadcam')).toBe(true);
+    // The same ffmpeg, never restarted, and nothing from it about timestamps.
+    expect(spawnedPids(r, 'reloadcam')).toEqual(pids);
+    expect((await streamJson(r, 'reloadcam'))?.outputs[0]).toMatchObject({ state: 'running', restarts: 0 });
+    const complaints = r.logs.filter(
+      (l) => l['stream'] === 'reloadcam' && (l['event'] === 'egress.exit' || (l['event'] === 'egress.ffmpeg' && /dts|pts|monoton|timestamp|order/i.test(String(l['line'])))),
+    );
+    expect(complaints).toEqual([]);
+  });
 });

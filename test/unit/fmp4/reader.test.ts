@@ -100,6 +100,7 @@ describe('parseMediaSegment accepts', () => {
           {
             trackId: f.track === 'video' ? 1 : 2,
             baseDecodeTime: f.samples[0]!.timestamp,
+            decodeTimeField: { offset: expect.any(Number), size: 8 },
             samples: f.samples.length,
             keyframe: f.samples[0]!.keyframe,
             duration: f.samples.reduce((n, s) => n + s.duration, 0),

@@ -222,6 +222,7 @@ describe('round trip through the reader (fast-check)', () => {
                 {
                   trackId: track === 'video' ? 1 : 2,
                   baseDecodeTime: samples[0]!.timestamp,
+                  decodeTimeField: { offset: expect.any(Number), size: 8 },
                   samples: samples.length,
                   keyframe: samples[0]!.keyframe,
                   duration: samples[samples.length - 1]!.timestamp - samples[0]!.timestamp + samples[samples.length - 1]!.duration,
