@@ -26,6 +26,7 @@ import { OldEncoder } from './old-design.ts';
 import { commandLine, cpuSeconds, descendants, machine, median, pssBytes, systemTicks, treeCpuSeconds, treeRssBytes } from './proc.ts';
 import { Interrupt } from './interrupt.ts';
 import { serverNodeFlags, startRelayProcess, type RelayProcess } from './relay-process.ts';
+import { AUDIO_PACKETS_PER_FRAGMENT } from '../web/uplink.ts';
 import { FrameCounter } from './rtsp-frames.ts';
 import { ClipPublisher } from './ws-publisher.ts';
 
@@ -275,7 +276,7 @@ try {
       oldSeconds,
       clip: clip.settings,
       clipVideoKbps: Math.round(clip.videoBitsPerSecond / 1000),
-      uplink: 'WebSocket, one moof+mdat per video frame, one Opus packet (20 ms) per audio fragment',
+      uplink: `WebSocket, one moof+mdat per video frame, ${AUDIO_PACKETS_PER_FRAGMENT} Opus packets (20 ms each) per audio fragment, as the page sends them`,
       outputs: values.outputs,
       relay: `node ${serverNodeFlags().join(' ')} --import tsx server/main.ts --log-level warn, own process; outputs: built-in RTSP relay (in-process RTP packetizer)${withRtmp ? ' + rtmp://127.0.0.1/live/{stream} on nginx-rtmp (video copy, Opus→AAC 128k)' : ''}`,
       readers: 'one RTSP/TCP player per stream (test/support/rtsp-client.ts), counting marker bits',

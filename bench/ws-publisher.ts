@@ -1,10 +1,11 @@
 // A benchmark publisher: speaks the page's WebSocket protocol (shared/protocol.ts: hello → accepted → init segment →
-// one moof+mdat per video frame, audio packets in their own fragments) and replays a Clip in real time, looping it
-// with decode times that keep increasing, as a page that never stops would. The caller drives pump() from one timer
-// for all publishers, so K publishers cost one timer, not K.
+// one moof+mdat per video frame, audio in fragments of its own of two Opus packets each, as the page sends them) and
+// replays a Clip in real time, looping it with decode times that keep increasing, as a page that never stops would.
+// The caller drives pump() from one timer for all publishers, so K publishers cost one timer, not K.
 import WebSocket from 'ws';
-import { Fmp4Writer } from '../shared/fmp4/writer.ts';
+import { Fmp4Writer, type Fmp4Sample } from '../shared/fmp4/writer.ts';
 import { PROTOCOL_VERSION, PUBLISH_PATH, parseServerMessage, type ClientMessage } from '../shared/protocol.ts';
+import { AUDIO_PACKETS_PER_FRAGMENT } from '../web/uplink.ts';
 import type { Clip } from './clip.ts';
 
 const VIDEO_TIMESCALE = 90_000;
@@ -32,6 +33,7 @@ export class ClipPublisher {
   private startedAt = 0;
   private paused = false;
   private closing = false;
+  private audioBatch: Fmp4Sample[] = [];
 
   constructor(
     private readonly o: { httpPort: number; stream: string; clip: Clip },
@@ -104,7 +106,11 @@ export class ClipPublisher {
         continue;
       }
       this.counters.audioPackets++;
-      this.send(this.writer.fragment('audio', { data: p.data, timestamp, duration: p.samples, keyframe: true }));
+      this.audioBatch.push({ data: p.data, timestamp, duration: p.samples, keyframe: true });
+      if (this.audioBatch.length >= AUDIO_PACKETS_PER_FRAGMENT) {
+        this.send(this.writer.fragmentSamples('audio', this.audioBatch));
+        this.audioBatch = [];
+      }
     }
     const frameTicks = VIDEO_TIMESCALE / clip.fps;
     for (;;) {

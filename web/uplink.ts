@@ -53,6 +53,9 @@ export interface UplinkOptions {
   now?: () => number;
 }
 
+/** Opus packets per audio fragment unless told otherwise (UplinkOptions.audioPerFragment); bench:ingest sends the same. */
+export const AUDIO_PACKETS_PER_FRAGMENT = 2;
+
 /** WebSocket.OPEN, spelled out so the module also loads where there is no global WebSocket (unit tests in Node 20). */
 const OPEN = 1;
 
@@ -154,7 +157,7 @@ export class Uplink {
       return this.drop(false);
     }
     this.audioBatch.push(sample);
-    if (this.audioBatch.length >= (this.o.audioPerFragment ?? 2)) this.flushAudio();
+    if (this.audioBatch.length >= (this.o.audioPerFragment ?? AUDIO_PACKETS_PER_FRAGMENT)) this.flushAudio();
   }
 
   sendStats(stats: Omit<PageStats, 'type'>): void {
