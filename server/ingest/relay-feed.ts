@@ -93,6 +93,12 @@ export class RelayFeed {
   write(bytes: Uint8Array, parsed: FragmentInfo): void {
     const stream = this.stream;
     if (!stream) return;
+    // Several samples (the page sends two Opus packets a fragment): each TCP player gets them in one write.
+    if (parsed.tracks.length > 1 || (parsed.tracks[0]?.sampleList.length ?? 0) > 1) stream.together(() => this.feed(stream, bytes, parsed));
+    else this.feed(stream, bytes, parsed);
+  }
+
+  private feed(stream: Stream, bytes: Uint8Array, parsed: FragmentInfo): void {
     for (const traf of parsed.tracks) {
       const t = this.tracks.get(traf.trackId);
       if (!t) continue;

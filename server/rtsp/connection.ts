@@ -80,6 +80,15 @@ export class RtspConnection {
     return this.remoteAddress !== '' && this.remoteAddress === normalizeAddress(this.socket.localAddress ?? '');
   }
 
+  /** Writes until uncork() leave together, in one writev (Node counts nested corks). */
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
   write(data: Uint8Array): void {
     if (!this.closed) this.socket.write(data);
   }

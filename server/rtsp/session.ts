@@ -123,6 +123,14 @@ export class PlayerSink implements ReaderSink {
     else udpSend(() => t.pair.rtcp.send(packet, t.peerRtcpPort, t.peer));
   }
 
+  hold(): void {
+    this.session.conn.cork();
+  }
+
+  release(): void {
+    this.session.conn.uncork();
+  }
+
   backlog(): number {
     if (this.session.state === 'closed') return 0;
     if (this.session.lowerTransport === 'tcp') return this.session.conn.backlog();

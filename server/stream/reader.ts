@@ -11,6 +11,9 @@ export interface ReaderSink {
   backlog(): number;
   /** The hub gave up on this reader (too slow, or the stream ended); the sink closes its session. */
   end(reason: ReaderEndReason): void;
+  /** Hold what is sent until release(), to send it in one write (a TCP socket's cork). Optional; always paired. */
+  hold?(): void;
+  release?(): void;
 }
 
 export type ReaderEndReason = 'too-slow' | 'stream-ended' | 'codecs-changed';

@@ -169,6 +169,20 @@ export class Stream {
     assembler.push(packet, h, headroom);
   }
 
+  /**
+   * Runs `feed`, which hands this stream packets (onRtp/onRtcp), with every reader's sink held: what it sends one reader
+   * leaves in one write. A publisher that has a batch at once (the relay feed, with a fragment's samples) uses it.
+   */
+  together(feed: () => void): void {
+    const held = [...this.readers];
+    for (const r of held) r.sink.hold?.();
+    try {
+      feed();
+    } finally {
+      for (const r of held) r.sink.release?.();
+    }
+  }
+
   /** An RTCP packet from the publisher: sender reports are re-stamped and forwarded for audio/video sync. */
   onRtcp(track: number, packet: Uint8Array): void {
     const clock = this.clocks[track];

@@ -131,6 +131,24 @@ describe('RelayFeed', () => {
     expect(sink.rtcp.map((r) => r.track).sort()).toEqual([0, 1]);
   });
 
+  it('a fragment of several samples reaches each player in one held batch; a one-frame fragment is not held', () => {
+    const { feed, registry } = setup();
+    expect(feed.attach('s1').ok).toBe(true);
+    const log: string[] = [];
+    const sink = new Sink();
+    Object.assign(sink, { hold: () => log.push('hold'), release: () => log.push('release') });
+    const origSend = sink.sendUnit.bind(sink);
+    sink.sendUnit = (u) => (log.push('unit'), origSend(u));
+    registry.get('cam')!.addReader('p', sink, new Set([0, 1]));
+    const multi = file.fragments.filter((f) => f.samples.length > 1).length;
+    expect(multi).toBeGreaterThan(0);
+    feedAll(feed);
+    expect(log.filter((e) => e === 'hold')).toHaveLength(multi);
+    // Every hold is released before the next one, with the batch's units in between.
+    const batches = log.join(' ').split('hold').slice(1);
+    for (const b of batches) expect(b).toMatch(/^( unit)+ release( unit)*\s*$/);
+  });
+
   it('the sender reports of both tracks map media time to the same wall clock (A/V sync)', () => {
     const { registry, feed } = setup();
     feed.attach('ws-1');

@@ -51,6 +51,41 @@ function setup(policy = { skipBacklogBytes: 100, maxBehindMs: 1000 }) {
 }
 
 describe('Stream', () => {
+  it('together(): every reader is held while a batch is fed, and released after it, once each, even if feeding throws', () => {
+    const { s } = setup();
+    const events: string[] = [];
+    class HoldingSink extends FakeSink {
+      constructor(readonly name: string) {
+        super();
+      }
+      hold() {
+        events.push(`hold ${this.name}`);
+      }
+      release() {
+        events.push(`release ${this.name}`);
+      }
+      override sendUnit(u: AccessUnit) {
+        super.sendUnit(u);
+        events.push(`unit ${this.name} ${u.track}`);
+      }
+    }
+    s.addReader('a', new HoldingSink('a'), new Set([0, 1]));
+    s.onRtp(0, rtp(1, 0, IDR)); // the reader starts at a keyframe
+    events.length = 0;
+    s.together(() => {
+      s.onRtp(1, rtp(1, 960, [1], true, 97));
+      s.onRtp(1, rtp(2, 1920, [2], true, 97));
+    });
+    expect(events).toEqual(['hold a', 'unit a 1', 'unit a 1', 'release a']);
+    events.length = 0;
+    expect(() =>
+      s.together(() => {
+        throw new Error('bad batch');
+      }),
+    ).toThrow('bad batch');
+    expect(events).toEqual(['hold a', 'release a']);
+  });
+
   it('groups packets into access units by marker bit and finds H.264 keyframes', () => {
     const { s } = setup();
     const sink = new FakeSink();
