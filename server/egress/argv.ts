@@ -1,5 +1,5 @@
 // The ffmpeg command line for one egress destination, as a pure function (habit 12): the browser's
-// fragmented MP4 arrives on stdin, video is copied, audio is copied (RTSP) or transcoded to AAC (FLV).
+// fragmented MP4 arrives on stdin, video is copied, audio is copied (RTSP, or AAC to FLV) or transcoded to AAC (FLV).
 // Every flag below was checked against Debian's ffmpeg 5.1; the why is next to each.
 import { parseOutputUrl, OutputUrlError, STREAM_PLACEHOLDER, type OutputKind, type Result } from './output-url.ts';
 
@@ -17,6 +17,8 @@ export interface FfmpegArgsOptions {
   aacSampleRate?: AacSampleRate;
   /** AAC bit rate for RTMP, e.g. "128k". */
   aacBitrate?: `${number}k`;
+  /** The input's audio is AAC already (a browser that encodes it, such as Safari): RTMP copies it too. */
+  audioIsAac?: boolean;
 }
 
 /** Socket I/O timeout for network outputs, in microseconds: a destination that stops reading fails the process. */
@@ -96,7 +98,10 @@ export function buildFfmpegArgs(o: FfmpegArgsOptions): Result<string[]> {
   } else {
     // FLV in ffmpeg 5.1 has no Opus (enhanced RTMP came in 6.1/7.0): transcode audio only.
     if (o.hasVideo !== false) args.push('-c:v', 'copy');
-    if (o.hasAudio) {
+    if (o.hasAudio && o.audioIsAac) {
+      // FLV carries AAC as it is (an AudioSpecificConfig from the esds, then raw AUs): nothing to encode.
+      args.push('-c:a', 'copy');
+    } else if (o.hasAudio) {
       // -aac_coder fast: half the CPU of the default two-loop search (measured: 0.48 vs 0.95 CPU-s per minute of
       // stereo audio) at a quality difference no live platform's re-encode preserves. The audio is the only thing
       // this process encodes, so it is most of its cost.

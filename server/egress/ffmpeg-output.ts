@@ -98,6 +98,8 @@ export interface FfmpegOutputOptions {
    */
   coalesceMs?: number;
   aacSampleRate?: AacSampleRate;
+  /** The input's audio is AAC already: an RTMP destination copies it instead of encoding it again. */
+  audioIsAac?: boolean;
   /** After close() ends stdin: wait this long for ffmpeg to exit, then SIGTERM, then as long again, then SIGKILL. */
   closeGraceMs?: number;
   spawn?: SpawnFn;
@@ -186,6 +188,7 @@ export class FfmpegOutput {
       hasAudio: o.hasAudio,
       ...(o.hasVideo === false ? { hasVideo: false } : {}),
       ...(o.aacSampleRate !== undefined ? { aacSampleRate: o.aacSampleRate } : {}),
+      ...(o.audioIsAac ? { audioIsAac: true } : {}),
     });
     if (!args.ok) throw args.error;
     this.#o = o;

@@ -89,6 +89,7 @@ export class IngestStream {
           kind: d.kind,
           hasAudio,
           hasVideo: this.hasVideo,
+          audioIsAac: o.info.tracks.some((t) => t.kind === 'audio' && t.codec.startsWith('mp4a')),
           logger: o.logger.child({ component: 'egress', output: d.kind }),
           prelude: () => [this.init, ...this.gop.list()],
           coalesceMs: d.kind === 'rtmp' ? RTMP_COALESCE_MS : 0,

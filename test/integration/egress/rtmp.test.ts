@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../server/log.ts';
 import { FfmpegOutput, type FfmpegOutputOptions } from '../../../server/egress/ffmpeg-output.ts';
-import { ffmpegPath, ffprobe, isProcessAlive, makeBrowserLikeFmp4, waitFor } from '../../support/ffmpeg.ts';
+import { ffmpegPath, ffprobe, isProcessAlive, makeBrowserLikeFmp4, processCommandLine, waitFor } from '../../support/ffmpeg.ts';
 import { PacedFeed, splitFmp4, type SplitFmp4 } from '../../support/egress-feed.ts';
 import { freePort, startNginxRtmp, type NginxRtmp } from '../../support/nginx-rtmp.ts';
 
@@ -131,6 +131,22 @@ describe('FfmpegOutput → nginx-rtmp', () => {
     } finally {
       await own.stop();
     }
+  });
+
+  it('an AAC input (what Safari encodes) is copied, not encoded again: the same AAC reaches the RTMP server', async () => {
+    const path = await makeBrowserLikeFmp4({ seconds: 8, gop: 30, audioCodec: 'aac' });
+    const aac = splitFmp4(readFileSync(path));
+    feed = new PacedFeed(aac);
+    running = feed.run();
+    const out = output({ url: nginx.url('safari'), audioIsAac: true }, feed);
+    out.start();
+    expect(await waitFor(() => out.state === 'running', 5_000)).toBe(true);
+    expect(out.snapshot().pid && processCommandLine(out.snapshot().pid!)).toContain('-c:a copy');
+    const probe = await ffprobe(nginx.url('safari'), { args: ['-rw_timeout', '10000000'] });
+    const source = await ffprobe(path);
+    const sent = source.streams.find((s) => s.codec_type === 'audio');
+    const got = probe.streams.find((s) => s.codec_type === 'audio');
+    expect(got).toMatchObject({ codec_name: 'aac', profile: sent?.profile, sample_rate: sent?.sample_rate, channels: sent?.channels });
   });
 
   it('a video-only input publishes video only', async () => {

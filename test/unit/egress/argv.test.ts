@@ -66,6 +66,18 @@ describe('buildFfmpegArgs', () => {
     expect(buildFfmpegArgs({ kind: 'rtsp', url: 'rtsp://127.0.0.1/x', hasAudio: false, hasVideo: false }).ok).toBe(false);
   });
 
+  it('RTMP with AAC input (a browser that encodes AAC): both tracks copied, nothing encoded', () => {
+    const url = 'rtmp://127.0.0.1/live/safari';
+    expect(args({ kind: 'rtmp', url, hasAudio: true, audioIsAac: true, aacBitrate: '160k' })).toEqual([
+      ...HEAD,
+      '-map', '0:v:0', '-map', '0:a:0',
+      '-c:v', 'copy', '-c:a', 'copy',
+      '-avoid_negative_ts', 'make_zero',
+      '-f', 'flv', '-flvflags', 'no_duration_filesize', '-rw_timeout', '10000000', '-tcp_nodelay', '1',
+      url,
+    ]);
+  });
+
   it('RTMP at 44.1 kHz and another bit rate', () => {
     const url = 'rtmps://live-api-s.facebook.com:443/rtmp/FB-123-0-Abc';
     expect(args({ kind: 'rtmp', url, hasAudio: true, aacSampleRate: 44100, aacBitrate: '160k' })).toEqual([

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseInitSegment, parseMediaSegment, shiftDecodeTime } from '../../../shared/fmp4/reader.ts';
 import { IngestStream } from '../../../server/ingest/ingest-stream.ts';
-import { silentLogger } from '../../../server/log.ts';
+import { createLogger, silentLogger } from '../../../server/log.ts';
 import { AUDIO_TIMESCALE, VIDEO_TIMESCALE, writeFixtureFile } from '../../support/fmp4-fixtures.ts';
 
 const file = writeFixtureFile({ video: true, audio: true });
@@ -161,3 +161,25 @@ function toVersion0(v1: Uint8Array, fieldAt: number): Uint8Array {
   out.writeInt32BE(out.readInt32BE(trunAt + 16) - 4, trunAt + 16);
   return new Uint8Array(out);
 }
+
+describe('IngestStream outputs', () => {
+  it('an AAC publisher (Safari) gets its audio copied to RTMP; an Opus one gets it encoded to AAC', async () => {
+    for (const [codec, expected] of [['mp4a.40.2', ['-c:a', 'copy']], ['opus', ['-c:a', 'aac']]] as const) {
+      const lines: string[] = [];
+      const stream = new IngestStream({
+        name: 'cam',
+        init: file.init,
+        info: { ...info, tracks: info.tracks.map((t) => (t.kind === 'audio' ? { ...t, codec } : t)) },
+        destinations: [{ url: 'rtmp://127.0.0.1:9/live/cam', kind: 'rtmp' }],
+        logger: createLogger({ level: 'debug', sink: (l) => lines.push(l) }),
+        ffmpegPath: '/nonexistent/ffmpeg',
+      });
+      stream.start();
+      await stream.close();
+      const spawn = lines.map((l) => JSON.parse(l) as { event: string; args?: string[] }).find((l) => l.event === 'egress.spawn');
+      const args = spawn?.args ?? [];
+      const at = args.indexOf('-c:a');
+      expect(args.slice(at, at + 2)).toEqual(expected);
+    }
+  });
+});
