@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import { once } from 'node:events';
 import type { Logger } from '../log.ts';
-import { sameSecret } from '../net.ts';
+import { normalizeAddress, sameSecret } from '../net.ts';
 import { isRtcpPacketType } from '../rtp/packet.ts';
 import type { StreamRegistry } from '../stream/registry.ts';
 import type { ReaderEndReason } from '../stream/reader.ts';
@@ -326,7 +326,7 @@ export class RtspServer {
       if (!spec.clientPort) return refuse(461, 'UDP transport needs client_port=N-M');
       if (spec.clientPort.some((p) => p < 1 || p > 65535)) return refuse(461, 'client_port must name ports 1-65535');
       // Never send to anyone but the requester: a destination= naming another host is refused, not obeyed.
-      if (spec.destination !== undefined && spec.destination !== conn.remoteAddress) return refuse(461, 'destination must be the requesting client');
+      if (spec.destination !== undefined && normalizeAddress(spec.destination) !== conn.remoteAddress) return refuse(461, 'destination must be the requesting client');
       let pair;
       try {
         pair = await this.udp.allocate();
@@ -334,7 +334,7 @@ export class RtspServer {
         conn.logger.error('udp-ports-exhausted', { err });
         return refuse(453, 'no UDP ports left; use TCP (e.g. ffplay -rtsp_transport tcp)');
       }
-      transport = { kind: 'udp', track, pair, peer: conn.remoteAddress, peerRtpPort: spec.clientPort[0], peerRtcpPort: spec.clientPort[1] };
+      transport = { kind: 'udp', track, pair, peer: pair.addressFor(conn.remoteAddress), peerRtpPort: spec.clientPort[0], peerRtcpPort: spec.clientPort[1] };
       answer = { protocol: 'RTP/AVP', lowerTransport: 'UDP', delivery: 'unicast', clientPort: spec.clientPort, serverPort: [pair.rtpPort, pair.rtpPort + 1], extra: [] };
     }
     // The await above let other things happen: the connection, the session or the stream may be gone by now.

@@ -6,6 +6,8 @@ import { once } from 'node:events';
 
 export interface UdpPair {
   readonly rtpPort: number;
+  /** How to address `peer` (as the RTSP connection saw it, IPv4-mapped addresses unwrapped) from these sockets. */
+  addressFor(peer: string): string;
   readonly rtp: dgram.Socket;
   readonly rtcp: dgram.Socket;
   close(): void;
@@ -56,6 +58,8 @@ export class UdpPortPool {
     let closed = false;
     return {
       rtpPort: port,
+      // A dual-stack IPv6 socket (--host ::) reaches an IPv4 client only at its IPv4-mapped address.
+      addressFor: (peer) => (type === 'udp6' && !peer.includes(':') ? `::ffff:${peer}` : peer),
       rtp,
       rtcp,
       close: () => {

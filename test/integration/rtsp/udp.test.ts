@@ -176,3 +176,24 @@ describe('packets from an unexpected source', () => {
     expect(s.status).toBe(461);
   });
 });
+
+describe('a server on a dual-stack IPv6 address (--host ::)', () => {
+  it('plays to an IPv4 client over UDP, takes its RTCP, and lets it name itself as destination', async () => {
+    // ::ffff:127.0.0.1: IPv6 sockets, as with --host ::, but reachable from loopback only.
+    t = await startTestRelay(['--host', '::ffff:127.0.0.1']);
+    const name = 'dualstack';
+    pub = publish({ url: t.url(name), audio: 'none', gop: 30 });
+    await waitLive(t.relay, name);
+    const c = await connect(t.url(name));
+    await c.play({ transport: 'udp' });
+    await until(() => (c.tracks[0]?.packets ?? 0) > 30, 'RTP over UDP to reach an IPv4 client of an IPv6 socket', 5000);
+    const foreign = t.relay.rtsp.foreignPackets;
+    c.sendReceiverReports();
+    await sleep(200);
+    expect(t.relay.rtsp.foreignPackets).toBe(foreign);
+    // destination= the client's own address, as IPv4 clients write it.
+    const d = await connect(t.url(name));
+    const s = await d.request('SETUP', `${t.url(name)}/trackID=0`, [['Transport', 'RTP/AVP;unicast;destination=127.0.0.1;client_port=40002-40003']]);
+    expect(s.status).toBe(200);
+  });
+});
