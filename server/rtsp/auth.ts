@@ -139,8 +139,9 @@ export function digestResponse(opts: {
 /** Constant-time string equality: both sides are hashed to equal length first, so length leaks nothing either. */
 /**
  * Whether the credentials prove knowledge of the expected password. Digest is checked against the
- * uri the client signed (it is the request URI for ANNOUNCE, the track URL for SETUP in ffmpeg) and
- * the method of the request carrying it; the nonce must be one the server issued and still accepts.
+ * uri the client signed (it is the request URI for ANNOUNCE, the track URL for SETUP in ffmpeg), which
+ * must name the requested resource (RFC 2617 §3.2.2.5), and the method of the request carrying it; the
+ * nonce must be one the server issued and still accepts.
  */
 export function checkCredentials(
   c: Credentials,
@@ -149,6 +150,8 @@ export function checkCredentials(
     password: string;
     realm: string;
     method: string;
+    /** The Request-URI of the request carrying the credentials. */
+    requestUri: string;
     allowBasic: boolean;
     nonceValid: (nonce: string) => boolean;
   },
@@ -162,6 +165,7 @@ export function checkCredentials(
   if (c.algorithm !== undefined && c.algorithm.toUpperCase() !== 'MD5') return false;
   if (c.realm !== expected.realm) return false;
   if (!expected.nonceValid(c.nonce)) return false;
+  if (!sameResource(c.uri, expected.requestUri)) return false;
   const qopOpts: { qop?: string; nc?: string; cnonce?: string } = {};
   if (c.qop !== undefined) {
     if (c.qop.toLowerCase() !== 'auth' || c.nc === undefined || c.cnonce === undefined) return false;
@@ -181,6 +185,26 @@ export function checkCredentials(
   const user = sameSecret(c.username, expected.username);
   const response = sameSecret(c.response.toLowerCase(), want);
   return user && response;
+}
+
+/**
+ * Whether a digest's uri names the requested resource: the same text (what ffmpeg and GStreamer sign), or the same
+ * path and query, for a client that signs "/name" or spells the host another way.
+ */
+function sameResource(signed: string, requested: string): boolean {
+  if (signed === requested) return true;
+  const a = pathAndQuery(signed);
+  return a !== undefined && a === pathAndQuery(requested);
+}
+
+function pathAndQuery(uri: string): string | undefined {
+  if (uri.startsWith('/')) return uri;
+  try {
+    const u = new URL(uri);
+    return u.pathname + u.search;
+  } catch {
+    return undefined;
+  }
 }
 
 /** An Authorization value, for clients (our test client). Digest needs realm, nonce, method and uri. */

@@ -565,6 +565,7 @@ export class RtspServer {
         password: expected.password,
         realm: a.realm,
         method: req.method,
+        requestUri: req.uri,
         allowBasic: a.allowBasic,
         nonceValid: (n) => this.nonceValid(n, conn),
       });

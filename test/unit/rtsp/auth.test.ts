@@ -28,6 +28,7 @@ const expected = (method: string, over: Partial<Parameters<typeof checkCredentia
   password: FIXTURE_AUTH.password,
   realm: FIXTURE_AUTH.realm,
   method,
+  requestUri: 'rtsp://h/s',
   allowBasic: false,
   nonceValid: (n) => n === FIXTURE_AUTH.nonce,
   ...over,
@@ -125,6 +126,13 @@ describe('digest computation', () => {
     const c = value(parseAuthorization(digest));
     expect(checkCredentials(c, expected('DESCRIBE'))).toBe(true);
     expect(checkCredentials(c, expected('SETUP'))).toBe(false); // the method is signed
+    // The uri is signed, and must name what is requested: the same resource however the client spells it…
+    expect(checkCredentials(c, expected('DESCRIBE', { requestUri: 'rtsp://h:8554/s' }))).toBe(true);
+    const pathOnly = value(parseAuthorization(authorizationHeader({ scheme: 'Digest', username: 'alice', password: 's3cret', realm: 'relaycast', nonce: FIXTURE_AUTH.nonce, method: 'DESCRIBE', uri: '/s' })));
+    expect(checkCredentials(pathOnly, expected('DESCRIBE'))).toBe(true);
+    // …but a digest a client made for another stream does not open this one.
+    expect(checkCredentials(c, expected('DESCRIBE', { requestUri: 'rtsp://h/other' }))).toBe(false);
+    expect(checkCredentials(c, expected('DESCRIBE', { requestUri: 'rtsp://h/s/streamid=0' }))).toBe(false);
 
     const basic = value(parseAuthorization(authorizationHeader({ scheme: 'Basic', username: 'alice', password: 's3cret' })));
     if (basic.scheme !== 'Basic') throw new Error('expected Basic');
@@ -163,13 +171,16 @@ describe('real peers (fixtures)', () => {
       expect(c.realm).toBe(FIXTURE_AUTH.realm);
       expect(c.nonce).toBe(FIXTURE_AUTH.nonce);
       expect(c.uri).toBe(req.uri); // both peers sign the request URI: the track URL for SETUP
-      expect(checkCredentials(c, expected(req.method))).toBe(true);
-      expect(checkCredentials(c, expected(req.method, { password: 's3cret!' }))).toBe(false);
-      expect(checkCredentials(c, expected(req.method, { username: 'bob' }))).toBe(false);
-      expect(checkCredentials(c, expected(req.method, { realm: 'other' }))).toBe(false);
-      expect(checkCredentials(c, expected(req.method, { nonceValid: () => false }))).toBe(false);
-      expect(checkCredentials(c, expected(req.method === 'SETUP' ? 'PLAY' : 'SETUP'))).toBe(false);
-      expect(checkCredentials({ ...c, uri: `${c.uri}x` }, expected(req.method))).toBe(false);
+      const at = { requestUri: req.uri };
+      expect(checkCredentials(c, expected(req.method, at))).toBe(true);
+      expect(checkCredentials(c, expected(req.method, { ...at, password: 's3cret!' }))).toBe(false);
+      expect(checkCredentials(c, expected(req.method, { ...at, username: 'bob' }))).toBe(false);
+      expect(checkCredentials(c, expected(req.method, { ...at, realm: 'other' }))).toBe(false);
+      expect(checkCredentials(c, expected(req.method, { ...at, nonceValid: () => false }))).toBe(false);
+      expect(checkCredentials(c, expected(req.method === 'SETUP' ? 'PLAY' : 'SETUP', at))).toBe(false);
+      // A uri changed after signing fails the digest; one that names another resource fails before it.
+      expect(checkCredentials({ ...c, uri: `${c.uri}x` }, expected(req.method, { requestUri: `${req.uri}x` }))).toBe(false);
+      expect(checkCredentials(c, expected(req.method, { requestUri: `${req.uri}x` }))).toBe(false);
     });
   }
 
@@ -211,8 +222,8 @@ describe('properties', () => {
         const header = authorizationHeader({ scheme: 'Digest', username, password, realm, nonce, method, uri });
         const c = value(parseAuthorization(header));
         expect(c).toMatchObject({ scheme: 'Digest', username, realm, nonce, uri });
-        expect(checkCredentials(c, { username, password, realm, method, allowBasic: false, nonceValid: (n) => n === nonce })).toBe(true);
-        expect(checkCredentials(c, { username, password: `${password}x`, realm, method, allowBasic: false, nonceValid: () => true })).toBe(false);
+        expect(checkCredentials(c, { username, password, realm, method, requestUri: uri, allowBasic: false, nonceValid: (n) => n === nonce })).toBe(true);
+        expect(checkCredentials(c, { username, password: `${password}x`, realm, method, requestUri: uri, allowBasic: false, nonceValid: () => true })).toBe(false);
       }),
       { numRuns: 300 },
     );
