@@ -4,7 +4,7 @@
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ffmpegPath, ffprobe, isProcessAlive, processCommandLine, waitFor } from '../../support/ffmpeg.ts';
-import { startNginxRtmp, type NginxRtmp } from '../../support/nginx-rtmp.ts';
+import { freePort, startNginxRtmp, type NginxRtmp } from '../../support/nginx-rtmp.ts';
 import { startTestRelay, waitLive, type TestRelay } from '../../support/relay.ts';
 import { RtspStatusError, RtspTestClient } from '../../support/rtsp-client.ts';
 import { loadPublisherMedia, WsPublisher, type PublisherMedia } from '../../support/ws-publisher.ts';
@@ -238,6 +238,19 @@ describe('browser publisher → RTSP relay', () => {
     void c.closed.then(() => (ended = true));
     await new Promise((res) => setTimeout(res, 50));
     expect(ended).toBe(false);
+  });
+
+  it('asks the page for a keyframe when an output restarts, so the new ffmpeg does not wait a whole GOP', async () => {
+    // Nothing listens there: the RTMP ffmpeg fails and is restarted with backoff (1 s, 2 s, …).
+    const dead = await freePort();
+    const r = await relay(['--output', `rtmp://127.0.0.1:${dead}/live/{stream}`]);
+    const pub = publisher(r, 'keycam');
+    await pub.connectOrThrow();
+    pub.start();
+    const asked = () => pub.messages.filter((m) => m.type === 'keyframe-request');
+    expect(await waitFor(() => asked().length > 0, 8_000, 50)).toBe(true);
+    expect(asked()[0]).toMatchObject({ type: 'keyframe-request', reason: expect.stringMatching(/output/) as unknown });
+    expect((await streamJson(r, 'keycam'))?.outputs[0]?.restarts).toBeGreaterThan(0);
   });
 
   it('a reloaded page within the grace period (its clock back at 0) continues into the same RTMP ffmpeg at once', async () => {
