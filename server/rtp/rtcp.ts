@@ -220,7 +220,6 @@ export function buildReceiverReport(opts: { ssrc: number; cname: string }): Uint
   return concat(rr, sdesCname(opts.ssrc, opts.cname));
 }
 
-/** An SR without report blocks + SDES CNAME, for a relay or test that originates its own reports. */
 /** Seconds from 1900 (NTP) to 1970 (Unix). */
 const NTP_UNIX_OFFSET = 2_208_988_800;
 
@@ -230,6 +229,7 @@ export function ntpTime(unixMs: number): Pick<SenderReport, 'ntpSeconds' | 'ntpF
   return { ntpSeconds: (seconds + NTP_UNIX_OFFSET) >>> 0, ntpFraction: Math.floor(((unixMs - seconds * 1000) / 1000) * 0x100000000) >>> 0 };
 }
 
+/** An SR without report blocks + SDES CNAME, for a relay or test that originates its own reports. */
 export function buildSenderReport(sr: SenderReport, cname: string): Uint8Array {
   const out = new Uint8Array(SR_SIZE);
   out[0] = 0x80;

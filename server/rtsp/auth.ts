@@ -136,7 +136,6 @@ export function digestResponse(opts: {
   return md5(`${ha1}:${opts.nonce}:${ha2}`);
 }
 
-/** Constant-time string equality: both sides are hashed to equal length first, so length leaks nothing either. */
 /**
  * Whether the credentials prove knowledge of the expected password. Digest is checked against the
  * uri the client signed (it is the request URI for ANNOUNCE, the track URL for SETUP in ffmpeg), which

@@ -34,10 +34,16 @@ export function interleavedHeader(channel: number, length: number): Buffer {
     throw new ProtocolError('bad_interleaved', `interleaved payload of ${length} bytes does not fit 16 bits`, 500);
   }
   const header = Buffer.allocUnsafe(INTERLEAVED_HEADER_SIZE);
-  header[0] = INTERLEAVED_MAGIC;
-  header[1] = channel;
-  header.writeUInt16BE(length, 2);
+  writeInterleavedHeader(header, 0, channel, length);
   return header;
+}
+
+/** Writes the 4-byte frame header at `at` in `out` (the caller has checked channel and length). */
+export function writeInterleavedHeader(out: Uint8Array, at: number, channel: number, length: number): void {
+  out[at] = INTERLEAVED_MAGIC;
+  out[at + 1] = channel;
+  out[at + 2] = length >> 8;
+  out[at + 3] = length & 0xff;
 }
 
 export function writeInterleaved(channel: number, payload: Uint8Array): Buffer {

@@ -3,7 +3,7 @@
 import { h264Flags, H264_FLAG_IDR } from '../rtp/h264.ts';
 import { h265Flags, H265_FLAG_IRAP } from '../rtp/h265.ts';
 import type { RtpHeader } from '../rtp/packet.ts';
-import { INTERLEAVED_HEADER_SIZE, INTERLEAVED_MAGIC } from '../rtsp/interleaved.ts';
+import { INTERLEAVED_HEADER_SIZE, writeInterleavedHeader } from '../rtsp/interleaved.ts';
 
 export interface AccessUnit {
   track: number;
@@ -106,12 +106,7 @@ export function framedFor(unit: AccessUnit, channel: number): Buffer {
     if (span.channel === undefined) {
       // Written once, before the span is first handed to a socket; a player on another channel gets a copy below.
       const base = span.bytes.byteOffset;
-      for (const p of unit.packets) {
-        const at = p.byteOffset - INTERLEAVED_HEADER_SIZE - base;
-        span.bytes[at] = INTERLEAVED_MAGIC;
-        span.bytes[at + 1] = channel;
-        span.bytes.writeUInt16BE(p.length, at + 2);
-      }
+      for (const p of unit.packets) writeInterleavedHeader(span.bytes, p.byteOffset - INTERLEAVED_HEADER_SIZE - base, channel, p.length);
       span.channel = channel;
     }
     return span.bytes;
@@ -119,14 +114,12 @@ export function framedFor(unit: AccessUnit, channel: number): Buffer {
   let cache = unit.framed;
   const hit = cache?.get(channel);
   if (hit) return hit;
-  const out = Buffer.allocUnsafe(unit.bytes + 4 * unit.packets.length);
+  const out = Buffer.allocUnsafe(unit.bytes + INTERLEAVED_HEADER_SIZE * unit.packets.length);
   let at = 0;
   for (const p of unit.packets) {
-    out[at] = 0x24;
-    out[at + 1] = channel;
-    out.writeUInt16BE(p.length, at + 2);
-    out.set(p, at + 4);
-    at += 4 + p.length;
+    writeInterleavedHeader(out, at, channel, p.length);
+    out.set(p, at + INTERLEAVED_HEADER_SIZE);
+    at += INTERLEAVED_HEADER_SIZE + p.length;
   }
   if (!cache) {
     cache = new Map();
