@@ -27,6 +27,7 @@ import { commandLine, cpuSeconds, descendants, machine, median, pssBytes, system
 import { Interrupt } from './interrupt.ts';
 import { serverNodeFlags, startRelayProcess, type RelayProcess } from './relay-process.ts';
 import { AUDIO_PACKETS_PER_FRAGMENT } from '../web/uplink.ts';
+import { aacEncodeArgs } from '../server/egress/argv.ts';
 import { FrameCounter } from './rtsp-frames.ts';
 import { ClipPublisher } from './ws-publisher.ts';
 
@@ -340,7 +341,7 @@ function positive(s: string, flag: string): number {
  * from ffmpeg's own -benchmark (utime + stime) over `loops` passes of the clip's audio.
  */
 async function aacTranscodePercent(opusPath: string, clipSeconds: number, loops = 6): Promise<number> {
-  const r = await execa('ffmpeg', ['-hide_banner', '-nostdin', '-benchmark', '-stream_loop', String(loops - 1), '-i', opusPath, '-c:a', 'aac', '-aac_coder', 'fast', '-b:a', '128k', '-ar', '48000', '-f', 'null', '-']);
+  const r = await execa('ffmpeg', ['-hide_banner', '-nostdin', '-benchmark', '-stream_loop', String(loops - 1), '-i', opusPath, ...aacEncodeArgs(), '-f', 'null', '-']);
   const m = /bench: utime=([\d.]+)s stime=([\d.]+)s/.exec(r.stderr);
   if (!m) throw new Error(`ffmpeg -benchmark printed no times:\n${r.stderr.slice(-500)}`);
   return round(((Number(m[1]) + Number(m[2])) / (clipSeconds * loops)) * 100, 3);
