@@ -172,6 +172,7 @@ export class FfmpegOutput {
   #timer: NodeJS.Timeout | undefined;
   /** Fragments waiting for the batch's one write (coalesceMs). */
   #batch: Array<{ bytes: Uint8Array; parsed: FragmentInfo | undefined }> = [];
+  #batchBytes = 0;
   #flushTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #stderrPartial = '';
@@ -246,7 +247,8 @@ export class FfmpegOutput {
     if (!child || this.#closing || (this.#state !== 'starting' && this.#state !== 'running')) return;
     const stdin = child.stdin;
     if (!stdin.writable) return;
-    const backlog = stdin.writableLength;
+    // What the batch holds is queued for ffmpeg as much as what stdin holds: one bound for both.
+    const backlog = stdin.writableLength + this.#batchBytes;
     if (backlog <= this.#maxBacklog) this.#preludeAllowance = 0;
     if (this.#waitingForKeyframe && !resumes) {
       this.#dropped++;
@@ -269,6 +271,7 @@ export class FfmpegOutput {
       return;
     }
     this.#batch.push({ bytes: fragment, parsed });
+    this.#batchBytes += fragment.byteLength;
     this.#flushTimer ??= setTimeout(() => {
       this.#flushTimer = undefined;
       this.#flush(stdin);
@@ -282,6 +285,7 @@ export class FfmpegOutput {
   #flush(stdin: Writable): void {
     const batch = this.#batch;
     this.#batch = [];
+    this.#batchBytes = 0;
     if (batch.length === 0 || !stdin.writable) return;
     let chunks: Uint8Array[] | undefined;
     if (batch.length > 1 && batch.every((b) => b.parsed !== undefined)) {
@@ -349,6 +353,7 @@ export class FfmpegOutput {
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     this.#batch = [];
+    this.#batchBytes = 0;
   }
 
   #launch(): void {

@@ -338,6 +338,20 @@ describe('FfmpegOutput (fake process)', () => {
     expect(c.signals).toEqual(['SIGTERM']);
   });
 
+  it('counts what a batch holds toward the backlog bound: a burst within one window is cut at the limit too', async () => {
+    const out = make({ maxBacklogBytes: 100, coalesceMs: 100, prelude: () => [] });
+    out.start();
+    await settle();
+    const frag = new Uint8Array(60);
+    out.write(frag, true); // batch 60 → held
+    out.write(frag, false); // 60 ≤ 100 → held (120)
+    out.write(frag, false); // 120 > 100 → dropped, waiting for a keyframe
+    expect(out.snapshot().droppedFragments).toBe(1);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(children[0]!.bytes()).toBe(120);
+    await out.close();
+  });
+
   it('resumes on the next keyframe once the backlog is back under the limit', async () => {
     let release: (() => void) | undefined;
     let stall = true;
