@@ -68,6 +68,7 @@ export class IngestStream {
   private readonly trackLast = new Map<number, { start: number; end: number }>();
   /** When (wall clock, ms) the last fragment came. */
   private lastAt = 0;
+  private readonly timescales: ReadonlyMap<number, number>;
 
   constructor(private readonly o: IngestStreamOptions) {
     this.name = o.name;
@@ -80,16 +81,17 @@ export class IngestStream {
     this.videoFrames = new RateMeter(now);
     this.gop = new GopCache(o.maxGopBytes ?? 32 * 1024 * 1024);
     this.hasVideo = o.info.tracks.some((t) => t.kind === 'video');
-    const hasAudio = o.info.tracks.some((t) => t.kind === 'audio');
+    const audio = o.info.tracks.find((t) => t.kind === 'audio');
+    this.timescales = new Map(o.info.tracks.map((t) => [t.id, t.timescale]));
     this.outputs = o.destinations.map(
       (d) =>
         new FfmpegOutput({
           name: o.name,
           url: d.url,
           kind: d.kind,
-          hasAudio,
+          hasAudio: audio !== undefined,
           hasVideo: this.hasVideo,
-          audioIsAac: o.info.tracks.some((t) => t.kind === 'audio' && t.codec.startsWith('mp4a')),
+          audioIsAac: audio?.codec.startsWith('mp4a') === true,
           logger: o.logger.child({ component: 'egress', output: d.kind }),
           prelude: () => [this.init, ...this.gop.list()],
           coalesceMs: d.kind === 'rtmp' ? RTMP_COALESCE_MS : 0,
@@ -112,13 +114,13 @@ export class IngestStream {
    * Every byte copied here lived as long as the keyframe group, and V8 counts such memory towards its next full
    * collection (with five such copies per frame, bench:ingest's relay ran one twice a second).
    */
-  write(data: Uint8Array, keyframe: boolean, videoSamples: number, parsed?: FragmentInfo): { gopOverflow: boolean } {
+  write(data: Uint8Array, keyframe: boolean, videoSamples: number, parsed: FragmentInfo): { gopOverflow: boolean } {
     this.fragments++;
     this.meter.add(data.length);
     if (videoSamples > 0) this.videoFrames.add(videoSamples);
     // No destination, nothing to feed or restart: no cache.
     if (this.outputs.length === 0) return { gopOverflow: false };
-    if (parsed && !this.retime(data, parsed)) return { gopOverflow: false };
+    if (!this.retime(data, parsed)) return { gopOverflow: false };
     const kept = this.gop.add(data, keyframe, this.hasVideo);
     for (const out of this.outputs) out.write(data, keyframe, parsed);
     return { gopOverflow: !kept };
@@ -139,17 +141,15 @@ export class IngestStream {
   /** Applies the shift to a fragment (its bytes and `parsed`); false when it must be dropped to keep time monotonic. */
   private retime(data: Uint8Array, parsed: FragmentInfo): boolean {
     const now = this.now();
-    const tracks: Array<{ t: FragmentInfo['tracks'][number]; timescale: number }> = [];
-    for (const t of parsed.tracks) {
-      const timescale = this.info.tracks.find((x) => x.id === t.trackId)?.timescale;
-      if (timescale) tracks.push({ t, timescale });
-    }
-    const lead = tracks[0];
+    // parseMediaSegment accepts only tracks of the init segment, so every traf has a timescale.
+    const scale = (trackId: number) => this.timescales.get(trackId) ?? 1;
+    const seconds = (trackId: number, ticks: number) => ticks / scale(trackId);
+    const lead = parsed.tracks[0];
     if (!lead) return false;
     if (this.rebase) {
       this.rebase = false;
-      const first = Number(lead.t.baseDecodeTime) / lead.timescale;
-      const before = this.trackLast.get(lead.t.trackId);
+      const first = seconds(lead.trackId, Number(lead.baseDecodeTime));
+      const before = this.trackLast.get(lead.trackId);
       const end = Math.max(0, ...[...this.trackLast.values()].map((l) => l.end));
       const awayS = Math.max(0, (now - this.lastAt) / 1000);
       const at = first + this.shift;
@@ -159,19 +159,19 @@ export class IngestStream {
         this.o.logger.info('timeline-rebased', { stream: this.name, shiftSeconds: Math.round(this.shift * 1000) / 1000, awaySeconds: Math.round(awayS * 10) / 10 });
       }
     }
-    for (const { t, timescale } of tracks) {
-      const delta = Math.round(this.shift * timescale);
+    for (const t of parsed.tracks) {
+      const delta = Math.round(this.shift * scale(t.trackId));
       if (delta !== 0 && !shiftDecodeTime(data, t, delta)) {
         this.o.logger.warn('timeline-overflow', { stream: this.name, track: t.trackId, message: 'a fragment could not be moved in time (its tfdt field is too small); it was not sent to the outputs' });
         return false;
       }
       // Still before this track's last sample (a publisher whose tracks start far apart): not sent.
-      if (Number(t.baseDecodeTime) / timescale < (this.trackLast.get(t.trackId)?.start ?? -Infinity)) return false;
+      if (seconds(t.trackId, Number(t.baseDecodeTime)) < (this.trackLast.get(t.trackId)?.start ?? -Infinity)) return false;
     }
-    for (const { t, timescale } of tracks) {
+    for (const t of parsed.tracks) {
       const base = Number(t.baseDecodeTime);
-      const lastSample = t.sampleList[t.sampleList.length - 1];
-      this.trackLast.set(t.trackId, { start: (base + (lastSample?.decodeOffset ?? 0)) / timescale, end: (base + t.duration) / timescale });
+      const last = t.sampleList[t.sampleList.length - 1]?.decodeOffset ?? 0;
+      this.trackLast.set(t.trackId, { start: seconds(t.trackId, base + last), end: seconds(t.trackId, base + t.duration) });
     }
     this.lastAt = now;
     return true;

@@ -19,6 +19,8 @@ const SR_INTERVAL_MS = 5_000;
 interface TrackFeed {
   index: number;
   info: TrackInfo;
+  /** The RTP payload format, from the codec once rather than per sample. */
+  format: 'h264' | 'aac' | 'opus';
   payloadType: number;
   clockRate: number;
   ssrc: number;
@@ -60,6 +62,7 @@ export class RelayFeed {
       this.tracks.set(info.id, {
         index,
         info,
+        format: info.codec.startsWith('avc') ? 'h264' : info.codec.startsWith('mp4a') ? 'aac' : 'opus',
         payloadType: pt,
         clockRate: clockRateOf(info),
         ssrc: u32(),
@@ -114,7 +117,7 @@ export class RelayFeed {
         const payloads = this.payloads(t, bytes.subarray(s.offset, s.offset + s.size));
         // Video: the last packet of a frame (RFC 6184 §5.1); AAC: the last packet of an AU (RFC 3640 §3.1); Opus:
         // the first packet of a talkspurt (RFC 7587 §4.1, RFC 3551 §4.1), here the first one sent.
-        const opus = t.info.codec === 'opus';
+        const opus = t.format === 'opus';
         const packets = writeRtpPackets(payloads, { payloadType: t.payloadType, ssrc: t.ssrc, seq: t.seq, timestamp: rtpTime, markLast: !opus }, INTERLEAVED_HEADER_SIZE);
         if (opus && t.packets === 0 && packets[0]) setMarker(packets[0], true);
         for (let i = 0; i < packets.length; i++) {
@@ -136,14 +139,13 @@ export class RelayFeed {
   }
 
   private payloads(t: TrackFeed, sample: Uint8Array): Payload[] {
-    const codec = t.info.codec;
-    if (codec.startsWith('avc')) {
+    if (t.format === 'h264') {
       const nals = splitLengthPrefixed(sample, t.info.nalLengthSize ?? 4);
       const idr = nals.some((n) => (n[0]! & 0x1f) === H264_NAL.idrSlice);
       const hasSps = nals.some((n) => (n[0]! & 0x1f) === H264_NAL.sps);
       return h264Payloads(idr && !hasSps ? [...t.parameterSets, ...nals] : nals);
     }
-    if (codec.startsWith('mp4a')) return aacPayloads(sample);
+    if (t.format === 'aac') return aacPayloads(sample);
     return [{ head: 0, headSize: 0, body: sample }]; // Opus: one packet per RTP packet (RFC 7587 §4.2)
   }
 }
@@ -159,18 +161,18 @@ function hex(b: Uint8Array): string {
 }
 
 /** The session description an RTSP publisher would ANNOUNCE for these tracks (what ffmpeg 5.1 writes for them). */
-export function sdpFor(name: string, tracks: Array<Pick<TrackFeed, 'index' | 'info' | 'payloadType' | 'clockRate'>>, sessionId: number): SessionDescription {
+function sdpFor(name: string, tracks: readonly TrackFeed[], sessionId: number): SessionDescription {
   const media: MediaDescription[] = tracks.map((t) => {
     const pt = t.payloadType;
     const m: MediaDescription = { type: t.info.kind, port: 0, proto: 'RTP/AVP', formats: [String(pt)], control: `streamid=${t.index}`, lines: [] };
     const i = t.info;
-    if (i.codec.startsWith('avc')) {
+    if (t.format === 'h264') {
       // RFC 6184 §8.1: profile-level-id is the SPS's profile_idc, constraint flags and level_idc.
       const sps = i.parameterSets?.sps[0];
-      const sets = [...(i.parameterSets?.sps ?? []), ...(i.parameterSets?.pps ?? [])].map((n) => Buffer.from(n).toString('base64')).join(',');
+      const sets = t.parameterSets.map((n) => Buffer.from(n).toString('base64')).join(',');
       m.rtpmap = { payloadType: pt, encoding: 'H264', clockRate: 90_000 };
       m.fmtp = `packetization-mode=1${sets ? `; sprop-parameter-sets=${sets}` : ''}${sps && sps.length >= 4 ? `; profile-level-id=${hex(sps.subarray(1, 4))}` : ''}`;
-    } else if (i.codec === 'opus') {
+    } else if (t.format === 'opus') {
       // RFC 7587 §7: always opus/48000/2; sprop-stereo says what the sender actually sends.
       m.rtpmap = { payloadType: pt, encoding: 'opus', clockRate: 48_000, channels: 2 };
       if (i.channels === 2) m.fmtp = 'sprop-stereo=1';
