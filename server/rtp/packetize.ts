@@ -28,14 +28,6 @@ export interface Payload {
   body: Uint8Array;
 }
 
-/** The payload's bytes, for tests and for the rare caller that wants them joined. */
-export function payloadBytes(p: Payload): Uint8Array {
-  const out = new Uint8Array(p.headSize + p.body.length);
-  writeHead(out, 0, p);
-  out.set(p.body, p.headSize);
-  return out;
-}
-
 function writeHead(out: Uint8Array, at: number, p: Payload): void {
   for (let i = 0; i < p.headSize; i++) out[at + i] = (p.head >>> (8 * (p.headSize - 1 - i))) & 0xff;
 }

@@ -253,11 +253,10 @@ function readTraf(
     const start = tf & TRUN_DATA_OFFSET ? base + r.i32() : dataEnd;
     const firstFlags = tf & TRUN_FIRST_SAMPLE_FLAGS ? r.u32() : undefined;
     let runBytes = 0;
-    const sizes: number[] = [];
+    const firstOfRun = sampleList.length;
     for (let i = 0; i < count; i++) {
       const sampleDuration = tf & TRUN_DURATION ? r.u32() : defaultDuration;
       const size = tf & TRUN_SIZE ? r.u32() : defaultSize;
-      sizes.push(size);
       const sampleFlags = tf & TRUN_FLAGS ? r.u32() : i === 0 && firstFlags !== undefined ? firstFlags : defaultFlags;
       // §8.8.8.2: version 0 offsets are unsigned, version 1 signed.
       const cts = tf & TRUN_CTS_OFFSET ? (full.version === 1 ? r.i32() : r.u32()) : 0;
@@ -271,7 +270,7 @@ function readTraf(
     if (start < mdat.payload || start + runBytes > mdat.end) {
       fail('bad-fragment', `track ${trackId}: a run of ${runBytes} bytes at offset ${start - base} lies outside the mdat payload`);
     }
-    if (track.nalLengthSize !== undefined) checkNalFraming(buf, start, sizes, track.nalLengthSize, trackId);
+    if (track.nalLengthSize !== undefined) checkNalFraming(buf, sampleList, firstOfRun, track.nalLengthSize, trackId);
     if (runBytes > 0) runs.push({ start, end: start + runBytes });
     samples += count;
     bytes += runBytes;
@@ -281,15 +280,16 @@ function readTraf(
 }
 
 /**
- * ISO/IEC 14496-15 §5.3.2: an AVC sample is NAL units, each behind a big-endian length of avcC's lengthSizeMinusOne + 1
+ * ISO/IEC 14496-15 §5.3.2 (for the samples of one run, from index `from`): an AVC sample is NAL units, each behind a big-endian length of avcC's lengthSizeMinusOne + 1
  * bytes, filling the sample exactly. Annex B data (start codes) put in an avc1 track by mistake, or a cut sample, fails
  * here instead of as a stream of decoder errors in ffmpeg.
  */
-function checkNalFraming(buf: Uint8Array, start: number, sizes: readonly number[], lengthSize: number, trackId: number): void {
-  let at = start;
-  for (const [i, size] of sizes.entries()) {
-    const end = at + size;
-    for (let p = at; p < end; ) {
+function checkNalFraming(buf: Uint8Array, samples: readonly SampleRef[], from: number, lengthSize: number, trackId: number): void {
+  for (let n = from; n < samples.length; n++) {
+    const { offset, size } = samples[n]!;
+    const i = n - from; // the sample's index in its run, for the message
+    const end = offset + size;
+    for (let p = offset; p < end; ) {
       if (p + lengthSize > end) fail('bad-fragment', `track ${trackId} sample ${i}: a NAL unit length is cut off`);
       let len = 0;
       for (let k = 0; k < lengthSize; k++) len = len * 256 + buf[p + k]!;
@@ -299,7 +299,6 @@ function checkNalFraming(buf: Uint8Array, start: number, sizes: readonly number[
       }
       p += len;
     }
-    at = end;
   }
 }
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { aacPayloads, h264Payloads, MAX_RTP_PAYLOAD, payloadBytes, splitLengthPrefixed, writeRtpPackets, type Payload } from '../../../server/rtp/packetize.ts';
+import { aacPayloads, h264Payloads, MAX_RTP_PAYLOAD, splitLengthPrefixed, writeRtpPackets, type Payload } from '../../../server/rtp/packetize.ts';
 import { parseRtpHeader } from '../../../server/rtp/packet.ts';
 import { buildSenderReport, ntpTime, parseRtcpCompound, RTCP_SDES, RTCP_SR } from '../../../server/rtp/rtcp.ts';
 
@@ -32,6 +32,11 @@ function depacketize(payloads: Uint8Array[]): Uint8Array[] {
   return nals;
 }
 
+/** A described payload's bytes: its header (big-endian in the low bytes of `head`), then its body. */
+function payloadBytes(p: Payload): Uint8Array {
+  const head = [0, 0, 0, 0].map((_, i) => (p.head >>> (24 - 8 * i)) & 0xff).slice(4 - p.headSize);
+  return Uint8Array.from([...head, ...p.body]);
+}
 const bytesOf = (payloads: Payload[]): Uint8Array[] => payloads.map(payloadBytes);
 
 const nal = (type: number, size: number, fill = 0xab): Uint8Array => {
