@@ -8,7 +8,7 @@ import { WebSocketServer } from 'ws';
 import { PROTOCOL_VERSION, PUBLISH_PATH, type PageConfig } from '../../shared/protocol.ts';
 import type { IngestServer } from '../ingest/ingest-server.ts';
 import type { Logger } from '../log.ts';
-import { isLoopbackAddress, normalizeAddress } from '../net.ts';
+import { isLoopbackAddress, isLoopbackHost, normalizeAddress } from '../net.ts';
 import type { StreamRegistry } from '../stream/registry.ts';
 import { listStreams } from './api.ts';
 import { serveStatic } from './static.ts';
@@ -87,7 +87,7 @@ export class HttpServer {
     }
     if (url.pathname === '/api/streams') return json(res, listStreams(this.o.registry, this.o.ingest, this.o.rtspPlayers));
     if (url.pathname === '/api/config') {
-      const loopback = isLoopbackAddress(normalizeAddress(req.socket.remoteAddress ?? '')) && this.localHostName(req.headers.host);
+      const loopback = this.trustedLocal(req);
       const cfg: PageConfig = {
         version: PROTOCOL_VERSION,
         rtspPort: this.o.rtspPort(),
@@ -130,21 +130,17 @@ export class HttpServer {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const remote = normalizeAddress(req.socket.remoteAddress ?? '');
       // DNS rebinding: a page from evil.example rebound to 127.0.0.1 connects from loopback with Host and Origin
-      // both evil.example. Loopback's no-token trust holds only when the page asked for this host by a local name.
-      const trusted = isLoopbackAddress(remote) && this.localHostName(req.headers.host);
-      this.o.ingest.handle(ws, `${remote}:${req.socket.remotePort ?? 0}`, trusted);
+      // both evil.example (so the Origin check passes). Only a loopback literal in Host earns loopback's trust.
+      this.o.ingest.handle(ws, `${remote}:${req.socket.remotePort ?? 0}`, this.trustedLocal(req));
     });
   }
 
-  private localHostName(host: string | undefined): boolean {
-    if (host === undefined) return true; // non-browser clients (no Host is HTTP/1.0); browsers always send one
-    let name: string;
-    try {
-      name = new URL(`http://${host}`).hostname;
-    } catch {
-      return false;
-    }
-    return name === 'localhost' || name === '[::1]' || /^127\./.test(name) || name === this.o.host;
+  /** Loopback's no-token trust needs a loopback socket AND a Host that is a loopback literal (see isLoopbackHost). */
+  private trustedLocal(req: http.IncomingMessage): boolean {
+    if (!isLoopbackAddress(normalizeAddress(req.socket.remoteAddress ?? ''))) return false;
+    const host = req.headers.host;
+    // Non-browser clients may omit Host (HTTP/1.0); a browser always sends one, so a rebound page cannot.
+    return host === undefined || isLoopbackHost(host);
   }
 
   private originAllowed(origin: string, host: string | undefined): boolean {
