@@ -1,7 +1,7 @@
 // One RTSP player per stream that counts video frames: RTP packets with the marker bit on the H.264 track (RFC 6184
 // §5.1: set on the last packet of an access unit), and the frames missing between them, found from RTP timestamps
 // (a constant-rate stream advances 90000/fps per frame, so a larger step is frames that never arrived).
-import { parseRtpHeader, seqDelta } from '../server/rtp/packet.ts';
+import { parseRtpHeader, seqDelta } from '../server/protocols/rtp/packet.ts';
 import { codecOf } from '../server/rtsp/sdp.ts';
 import { RtspStatusError, RtspTestClient } from '../test/support/rtsp-client.ts';
 

@@ -4,11 +4,11 @@
 // carries every configured destination, including RTSP servers elsewhere.
 import type { FragmentInfo, InitInfo, TrackInfo } from '../../shared/fmp4/reader.ts';
 import type { Logger } from '../log.ts';
-import { H264_NAL } from '../rtp/h264.ts';
-import { aacPayloads, h264Payloads, splitLengthPrefixed, writeRtpPackets, type Payload } from '../rtp/packetize.ts';
-import { RTP_HEADER_SIZE, setMarker } from '../rtp/packet.ts';
+import { H264_NAL } from '../protocols/rtp/h264.ts';
+import { aacPayloads, h264Payloads, splitLengthPrefixed, writeRtpPackets, type Payload } from '../protocols/rtp/packetize.ts';
+import { RTP_HEADER_SIZE, setMarker } from '../protocols/rtp/packet.ts';
 import { INTERLEAVED_HEADER_SIZE } from '../rtsp/interleaved.ts';
-import { buildSenderReport, ntpTime } from '../rtp/rtcp.ts';
+import { buildSenderReport, ntpTime } from '../protocols/rtp/rtcp.ts';
 import type { SessionDescription, MediaDescription } from '../rtsp/sdp.ts';
 import type { PublishRefusal, StreamRegistry } from '../stream/registry.ts';
 import type { Stream } from '../stream/stream.ts';

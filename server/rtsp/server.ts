@@ -6,7 +6,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import type { Logger } from '../log.ts';
 import { normalizeAddress, sameSecret } from '../net.ts';
-import { isRtcpPacketType } from '../rtp/packet.ts';
+import { isRtcpPacketType } from '../protocols/rtp/packet.ts';
 import type { StreamRegistry } from '../stream/registry.ts';
 import type { ReaderEndReason } from '../stream/reader.ts';
 import type { Stream } from '../stream/stream.ts';

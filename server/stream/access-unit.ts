@@ -1,8 +1,8 @@
 // Groups a track's RTP packets into access units (one video frame, or one audio packet), so the fan-out can do
 // one write per access unit per player instead of one per packet, and so keyframes are known before anything is sent.
-import { h264Flags, H264_FLAG_IDR } from '../rtp/h264.ts';
-import { h265Flags, H265_FLAG_IRAP } from '../rtp/h265.ts';
-import type { RtpHeader } from '../rtp/packet.ts';
+import { h264Flags, H264_FLAG_IDR } from '../protocols/rtp/h264.ts';
+import { h265Flags, H265_FLAG_IRAP } from '../protocols/rtp/h265.ts';
+import type { RtpHeader } from '../protocols/rtp/packet.ts';
 import { INTERLEAVED_HEADER_SIZE, writeInterleavedHeader } from '../rtsp/interleaved.ts';
 
 export interface AccessUnit {

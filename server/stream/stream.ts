@@ -3,8 +3,8 @@
 // into access units, keeps the group since the last keyframe for instant start, and fans units out with a bounded
 // queue per reader. No sockets here: readers are ReaderSinks.
 import type { Logger } from '../log.ts';
-import { parseRtpHeader, parseRtpHeaderInto, setSequenceNumber, setSsrc, setTimestamp, type RtpHeader } from '../rtp/packet.ts';
-import { rewriteSenderReport } from '../rtp/rtcp.ts';
+import { parseRtpHeader, parseRtpHeaderInto, setSequenceNumber, setSsrc, setTimestamp, type RtpHeader } from '../protocols/rtp/packet.ts';
+import { rewriteSenderReport } from '../protocols/rtp/rtcp.ts';
 import { codecOf, type CodecInfo, type MediaDescription, type SessionDescription } from '../rtsp/sdp.ts';
 import { AccessUnitAssembler, keyframeRuleFor, type AccessUnit, type KeyframeRule } from './access-unit.ts';
 import { RateMeter } from './rate.ts';

@@ -3,9 +3,9 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { once } from 'node:events';
-import { h264Flags, H264_FLAG_IDR } from '../../server/rtp/h264.ts';
-import { parseRtpHeader, seqDelta } from '../../server/rtp/packet.ts';
-import { buildReceiverReport } from '../../server/rtp/rtcp.ts';
+import { h264Flags, H264_FLAG_IDR } from '../../server/protocols/rtp/h264.ts';
+import { parseRtpHeader, seqDelta } from '../../server/protocols/rtp/packet.ts';
+import { buildReceiverReport } from '../../server/protocols/rtp/rtcp.ts';
 import { authorizationHeader } from '../../server/rtsp/auth.ts';
 import { parseIncoming } from '../../server/rtsp/interleaved.ts';
 import { getHeader, writeRequest, type Header, type RtspResponse } from '../../server/rtsp/message.ts';

@@ -1,8 +1,8 @@
 // A player's session after PLAY: PAUSE and PLAY again (RFC 2326 §10.6), TEARDOWN (§10.7), GET_PARAMETER as a
 // keep-alive (§10.8), and the publisher's RTCP sender reports relayed to players (RFC 3550 §6.4.1).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { h264Flags, H264_FLAG_IDR } from '../../../server/rtp/h264.ts';
-import { parseRtpHeader } from '../../../server/rtp/packet.ts';
+import { h264Flags, H264_FLAG_IDR } from '../../../server/protocols/rtp/h264.ts';
+import { parseRtpHeader } from '../../../server/protocols/rtp/packet.ts';
 import { getHeader } from '../../../server/rtsp/message.ts';
 import { publish, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
 import { RtspTestClient } from '../../support/rtsp-client.ts';

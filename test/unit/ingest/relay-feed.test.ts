@@ -5,7 +5,7 @@ import { parseAvcC } from '../../../shared/fmp4/avc.ts';
 import { parseInitSegment, parseMediaSegment } from '../../../shared/fmp4/reader.ts';
 import { RelayFeed } from '../../../server/ingest/relay-feed.ts';
 import { silentLogger } from '../../../server/log.ts';
-import { parseRtpHeader } from '../../../server/rtp/packet.ts';
+import { parseRtpHeader } from '../../../server/protocols/rtp/packet.ts';
 import { parseSdp, writeSdp, codecOf, h264SpropParameterSets, fmtpParams } from '../../../server/rtsp/sdp.ts';
 import type { AccessUnit } from '../../../server/stream/access-unit.ts';
 import type { ReaderSink } from '../../../server/stream/reader.ts';

@@ -1,8 +1,8 @@
 // Access units and their interleaved framing: the copy every player's TCP write used to need, and the in-place framing
 // of packets laid out with header room (the relay feed's), which must give the same bytes without the copy.
 import { describe, expect, it } from 'vitest';
-import { h264Payloads, writeRtpPackets } from '../../../server/rtp/packetize.ts';
-import { parseRtpHeader } from '../../../server/rtp/packet.ts';
+import { h264Payloads, writeRtpPackets } from '../../../server/protocols/rtp/packetize.ts';
+import { parseRtpHeader } from '../../../server/protocols/rtp/packet.ts';
 import { parseInterleaved } from '../../../server/rtsp/interleaved.ts';
 import { AccessUnitAssembler, framedFor, type AccessUnit } from '../../../server/stream/access-unit.ts';
 

@@ -1,7 +1,7 @@
 // The fan-out hub with fake readers: GOP cache, skip-to-keyframe, drop, and RTP re-stamping across publishers.
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../server/log.ts';
-import { parseRtpHeader } from '../../../server/rtp/packet.ts';
+import { parseRtpHeader } from '../../../server/protocols/rtp/packet.ts';
 import { parseSdp } from '../../../server/rtsp/sdp.ts';
 import type { AccessUnit } from '../../../server/stream/access-unit.ts';
 import type { ReaderEndReason, ReaderSink } from '../../../server/stream/reader.ts';

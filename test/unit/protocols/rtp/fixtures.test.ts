@@ -4,11 +4,11 @@
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeCapture, encodeCapture, loadFixture, type Fixture } from '../../fixtures/rtp/load.ts';
-import { h264Summary, isH264Keyframe } from '../../../server/rtp/h264.ts';
-import { h265Summary, isH265Keyframe } from '../../../server/rtp/h265.ts';
-import { parseRtpHeader, rtpPayload, seqDelta, type RtpHeader } from '../../../server/rtp/packet.ts';
-import { findSenderReport, parseRtcpCompound, rewriteSenderReport } from '../../../server/rtp/rtcp.ts';
+import { decodeCapture, encodeCapture, loadFixture, type Fixture } from '../../../fixtures/rtp/load.ts';
+import { h264Summary, isH264Keyframe } from '../../../../server/protocols/rtp/h264.ts';
+import { h265Summary, isH265Keyframe } from '../../../../server/protocols/rtp/h265.ts';
+import { parseRtpHeader, rtpPayload, seqDelta, type RtpHeader } from '../../../../server/protocols/rtp/packet.ts';
+import { findSenderReport, parseRtcpCompound, rewriteSenderReport } from '../../../../server/protocols/rtp/rtcp.ts';
 
 interface Packet {
   data: Uint8Array;
@@ -76,7 +76,7 @@ describe.each(ALL)('capture %s: RTP and RTCP', (name) => {
   const ps = packets(f);
 
   it('the loader round-trips the file', () => {
-    const bytes = new Uint8Array(readFileSync(new URL(`../../fixtures/rtp/${name}.bin`, import.meta.url)));
+    const bytes = new Uint8Array(readFileSync(new URL(`../../../fixtures/rtp/${name}.bin`, import.meta.url)));
     expect(encodeCapture(decodeCapture(bytes))).toEqual(bytes);
     expect(f.rtp.length).toBe(f.meta.rtpPackets);
     expect(f.rtcp.length).toBe(f.meta.rtcpPackets);

@@ -9,7 +9,7 @@ import {
   h264Summary,
   isH264Keyframe,
   type NalSummary,
-} from '../../../server/rtp/h264.ts';
+} from '../../../../server/protocols/rtp/h264.ts';
 
 // Hand-made payloads (RFC 6184). NAL header: F(1) NRI(2) type(5).
 const nal = (type: number, body: number[] = [0xaa, 0xbb, 0xcc], nri = 3): number[] => [(nri << 5) | type, ...body];

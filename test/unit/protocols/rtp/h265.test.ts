@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { H265_FLAG_STARTS, h265Flags, h265Summary, isH265Keyframe, type H265Summary } from '../../../server/rtp/h265.ts';
+import { H265_FLAG_STARTS, h265Flags, h265Summary, isH265Keyframe, type H265Summary } from '../../../../server/protocols/rtp/h265.ts';
 
 // Hand-made payloads (RFC 7798). NAL header: F(1) type(6) layer(6) TID+1(3); layer 0, TID 0.
 const hdr = (type: number): number[] => [type << 1, 0x01];

@@ -12,7 +12,7 @@ import {
   setSsrc,
   setTimestamp,
   type RtpHeader,
-} from '../../../server/rtp/packet.ts';
+} from '../../../../server/protocols/rtp/packet.ts';
 
 interface Build {
   marker?: boolean;

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { aacPayloads, h264Payloads, MAX_RTP_PAYLOAD, splitLengthPrefixed, writeRtpPackets, type Payload } from '../../../server/rtp/packetize.ts';
-import { parseRtpHeader } from '../../../server/rtp/packet.ts';
-import { buildSenderReport, ntpTime, parseRtcpCompound, RTCP_SDES, RTCP_SR } from '../../../server/rtp/rtcp.ts';
+import { aacPayloads, h264Payloads, MAX_RTP_PAYLOAD, splitLengthPrefixed, writeRtpPackets, type Payload } from '../../../../server/protocols/rtp/packetize.ts';
+import { parseRtpHeader } from '../../../../server/protocols/rtp/packet.ts';
+import { buildSenderReport, ntpTime, parseRtcpCompound, RTCP_SDES, RTCP_SR } from '../../../../server/protocols/rtp/rtcp.ts';
 
 /** RFC 6184 §5.8 reassembly, written independently of the packetizer: single NAL units pass, FU-A fragments join. */
 function depacketize(payloads: Uint8Array[]): Uint8Array[] {

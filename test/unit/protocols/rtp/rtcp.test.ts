@@ -7,7 +7,7 @@ import {
   parseRtcpCompound,
   rewriteSenderReport,
   type SenderReport,
-} from '../../../server/rtp/rtcp.ts';
+} from '../../../../server/protocols/rtp/rtcp.ts';
 
 // Hand-made RTCP packets (RFC 3550 §6.4–6.6), written byte by byte independently of the code under test.
 const u32 = (v: number): number[] => [(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
