@@ -5,9 +5,11 @@
 // with no further copy (room for the interleaved header is left before each packet).
 //
 //   H.264  RFC 6184 packetization-mode=1: a NAL unit that fits is its own packet, a larger one goes in FU-A fragments.
+//   H.265  RFC 7798: a NAL unit that fits is its own packet, a larger one goes in FU (type 49) fragments.
 //   Opus   RFC 7587: one Opus packet per RTP packet.
 //   AAC    RFC 3640 mpeg4-generic AAC-hbr: AU-headers-length, one 13+3-bit AU-header, the AU; a large AU in fragments.
 import { H264_NAL } from './h264.ts';
+import { H265_NAL } from './h265.ts';
 import { RTP_HEADER_SIZE, writeUint32 } from './packet.ts';
 
 /**
@@ -19,12 +21,12 @@ export const MAX_RTP_PAYLOAD = 1400;
 const FU_A = H264_NAL.fuA;
 
 /**
- * One RTP payload, described rather than built: `headSize` (0, 2 or 4) bytes of payload header, big-endian in the low
- * bits of `head`, then `body`, a view of the media.
+ * One RTP payload, described rather than built: `headSize` (0, 2, 3 or 4) bytes of payload header, big-endian in the
+ * low bits of `head`, then `body`, a view of the media. (3 is the H.265 FU: PayloadHdr + FU header.)
  */
 export interface Payload {
   head: number;
-  headSize: 0 | 2 | 4;
+  headSize: 0 | 2 | 3 | 4;
   body: Uint8Array;
 }
 
@@ -129,4 +131,36 @@ export function writeRtpPackets(payloads: readonly Payload[], run: RtpRun, headr
     packets.push(new Uint8Array(buf.buffer, buf.byteOffset + start, at - start));
   }
   return packets;
+}
+
+/**
+ * The RTP payloads of one H.265 access unit given as NAL units (without start codes or length prefixes), RFC 7798 with
+ * sprop-max-don-diff = 0 (no DONL). The marker bit belongs on the last one (§4.1). No APs (§4.4.2): small NAL units
+ * such as parameter sets go in packets of their own, which every receiver takes; aggregating would only save a few
+ * packets per keyframe.
+ */
+export function h265Payloads(nals: readonly Uint8Array[], maxPayload = MAX_RTP_PAYLOAD): Payload[] {
+  // An FU needs its 3 header bytes and at least one byte of fragment; a smaller bound cannot carry a large NAL unit,
+  // so (like aacPayloads) nothing is sent rather than part of the access unit.
+  const chunk = maxPayload - 3;
+  const out: Payload[] = [];
+  for (const nal of nals) {
+    if (nal.length < 2) continue; // not even a NAL unit header (H.265 §7.3.1.2): nothing a receiver could take
+    if (nal.length <= maxPayload) {
+      out.push({ head: 0, headSize: 0, body: nal }); // §4.4.1 single NAL unit packet
+      continue;
+    }
+    if (chunk < 1) return [];
+    // §4.4.3 FU: PayloadHdr (the NAL header with Type 49: F, LayerId and TID kept), FU header (S, E, FuType = the NAL's
+    // type), then a slice of the NAL unit's payload (its 2-byte header is not sent; the receiver rebuilds it). The NAL
+    // unit is over maxPayload, so its payload takes at least two fragments and S and E never share one.
+    const payloadHdr = (((nal[0]! & 0x81) | (H265_NAL.fu << 1)) << 8) | nal[1]!;
+    const type = (nal[0]! >> 1) & 0x3f;
+    for (let at = 2; at < nal.length; at += chunk) {
+      const end = Math.min(at + chunk, nal.length);
+      const header = (at === 2 ? 0x80 : 0) | (end === nal.length ? 0x40 : 0) | type;
+      out.push({ head: (payloadHdr << 8) | header, headSize: 3, body: nal.subarray(at, end) });
+    }
+  }
+  return out;
 }
