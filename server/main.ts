@@ -6,7 +6,8 @@ import { expandOutputUrl, maskUrl, parseOutputUrl, type OutputKind } from './egr
 import { ensureWebBuilt, WEB_DIST } from './http/web-build.ts';
 import { HttpServer } from './http/server.ts';
 import { IngestServer } from './ingest/ingest-server.ts';
-import type { Destination } from './ingest/ingest-stream.ts';
+import { HubOutputs } from './egress/hub-outputs.ts';
+import type { Destination } from './egress/stream-outputs.ts';
 import { createLogger, type Logger } from './log.ts';
 import { RtspServer, type RtspAuthOptions, type RtspServerOptions } from './rtsp/server.ts';
 import type { ReaderPolicy } from './stream/reader.ts';
@@ -16,6 +17,7 @@ export interface Relay {
   registry: StreamRegistry;
   rtsp: RtspServer;
   ingest: IngestServer;
+  outputs: HubOutputs;
   http: HttpServer;
   close(): Promise<void>;
 }
@@ -61,6 +63,13 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
   // Browser streams reach our own relay in process (ingest/relay-feed.ts); ffmpeg carries the configured destinations.
   const destinations = (name: string): Destination[] =>
     [...config.outputs, ...(config.streamOutputs[name] ?? [])].map((t) => ({ url: expandOutputUrl(t, name), kind: outputKind(t) }));
+  // RTSP-published streams (cameras, ffmpeg, GStreamer) reach the same destinations, fed from the hub's units.
+  const outputs = new HubOutputs({
+    registry,
+    destinations,
+    logger: logger.child({ component: 'egress' }),
+    ...(overrides.ffmpegPath ? { ffmpegPath: overrides.ffmpegPath } : {}),
+  });
   const ingest = new IngestServer({
     logger: logger.child({ component: 'ingest' }),
     registry,
@@ -81,6 +90,7 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     webRoot: overrides.webRoot ?? WEB_DIST,
     ingest,
     registry,
+    hubOutputs: outputs,
     rtspPort: () => rtsp.port(),
     rtspPlayers: (name) => rtsp.playersOf(name),
     outputs: () => config.outputs.map((t) => ({ url: maskUrl(t), kind: outputKind(t) })),
@@ -101,6 +111,7 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     registry,
     rtsp,
     ingest,
+    outputs,
     http,
     close: async () => {
       // Ingest first: it tells each publisher "server shutting down" (1001) and waits for the ffmpegs; http.close()
@@ -108,6 +119,7 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
       await ingest.close();
       await http.close();
       registry.close();
+      await outputs.close();
       await rtsp.close();
     },
   };

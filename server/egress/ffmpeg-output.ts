@@ -235,11 +235,12 @@ export class FfmpegOutput {
   }
 
   /**
-   * Queue one fragment (moof+mdat). Never blocks, never throws. `keyframe` is true when the fragment
+   * Queue one fragment (moof+mdat), whole or as the chunks of one gathered write (never batched: the caller batched
+   * them). Never blocks, never throws. `keyframe` is true when the fragment
    * starts with a video sync sample; `parsed` (what parseMediaSegment found in it) lets a batch be merged.
    * The bytes must not be modified afterwards (they are queued as is).
    */
-  write(fragment: Uint8Array, keyframe: boolean, parsed?: FragmentInfo): void {
+  write(fragment: Uint8Array | readonly Uint8Array[], keyframe: boolean, parsed?: FragmentInfo): void {
     // Without video every fragment is a place ffmpeg can resume from: audio frames stand alone.
     const resumes = keyframe || this.#o.hasVideo === false;
     const child = this.#child;
@@ -265,6 +266,13 @@ export class FfmpegOutput {
     if (this.#waitingForKeyframe) {
       this.#waitingForKeyframe = false;
       this.#log.info('egress.backlog_resumed', { droppedFragments: this.#dropped });
+    }
+    if (!(fragment instanceof Uint8Array)) {
+      // A fragment as chunks (header, then sample views): corked, they leave in one writev, without a copy.
+      stdin.cork();
+      for (const c of fragment) this.#writeRaw(stdin, c);
+      stdin.uncork();
+      return;
     }
     if (!this.#o.coalesceMs) {
       this.#writeRaw(stdin, fragment);

@@ -20,7 +20,12 @@ export interface StreamJson {
   outputs: OutputStatus[];
 }
 
-export function listStreams(registry: StreamRegistry, ingest: IngestServer, rtspPlayers: (name: string) => number): StreamJson[] {
+export function listStreams(
+  registry: StreamRegistry,
+  ingest: IngestServer,
+  rtspPlayers: (name: string) => number,
+  hubOutputs: (name: string) => OutputStatus[],
+): StreamJson[] {
   const out = new Map<string, StreamJson>();
   const drops = (name: string) => {
     const snap = registry.get(name)?.snapshot();
@@ -54,7 +59,7 @@ export function listStreams(registry: StreamRegistry, ingest: IngestServer, rtsp
       ingestKbps: snap.ingestKbps,
       rtspPlayers: rtspPlayers(snap.name),
       playerDrops: { skips: snap.readerSkips, disconnected: snap.readersDropped },
-      outputs: [],
+      outputs: hubOutputs(snap.name),
     });
   }
   return [...out.values()];

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { PROTOCOL_VERSION, PUBLISH_PATH, type PageConfig } from '../../shared/protocol.ts';
+import type { HubOutputs } from '../egress/hub-outputs.ts';
 import type { IngestServer } from '../ingest/ingest-server.ts';
 import type { Logger } from '../log.ts';
 import { isLoopbackAddress, isLoopbackHost, normalizeAddress } from '../net.ts';
@@ -20,6 +21,7 @@ export interface HttpServerOptions {
   webRoot: string;
   ingest: IngestServer;
   registry: StreamRegistry;
+  hubOutputs: HubOutputs;
   rtspPort: () => number;
   rtspPlayers: (name: string) => number;
   outputs: () => PageConfig['outputs'];
@@ -85,7 +87,7 @@ export class HttpServer {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('only GET here\n');
       return;
     }
-    if (url.pathname === '/api/streams') return json(res, listStreams(this.o.registry, this.o.ingest, this.o.rtspPlayers));
+    if (url.pathname === '/api/streams') return json(res, listStreams(this.o.registry, this.o.ingest, this.o.rtspPlayers, (name) => this.o.hubOutputs.statusOf(name) ?? []));
     if (url.pathname === '/api/config') {
       const loopback = this.trustedLocal(req);
       const cfg: PageConfig = {

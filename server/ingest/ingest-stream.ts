@@ -7,16 +7,10 @@ import type { Logger } from '../log.ts';
 import { FfmpegOutput, type OutputSnapshot } from '../egress/ffmpeg-output.ts';
 import type { OutputKind } from '../egress/output-url.ts';
 import { RateMeter } from '../stream/rate.ts';
-import { GopCache } from './gop-cache.ts';
+import { RTMP_COALESCE_MS, type Destination } from '../egress/stream-outputs.ts';
 
-/**
- * RTMP destinations get their fragments in batches of this many milliseconds, each merged into one moof+mdat. A
- * platform adds seconds of latency of its own, so a quarter of a second more is invisible there, and it cuts the
- * ffmpeg's wake-ups and moofs from ~80 a second to 4. Measured with bench:ingest (20 × 720p30 + Opus), per RTMP
- * ffmpeg: 2.27 % of a core unbatched, 1.38 % at 100 ms merged, about 0.2 % less again at 250 ms (500 ms gained
- * nothing more). An rtsp:// destination, where latency is the point, gets every fragment at once.
- */
-export const RTMP_COALESCE_MS = 250;
+export type { Destination };
+import { GopCache } from './gop-cache.ts';
 
 /**
  * When a new publisher's clock does not follow on from the last one's, its fragments are moved to start this long
@@ -24,12 +18,6 @@ export const RTMP_COALESCE_MS = 250;
  * so neither track goes back in time.
  */
 const MIN_REBASE_GAP_S = 0.5;
-
-export interface Destination {
-  /** Expanded URL: a secret, only ever logged masked (FfmpegOutput masks it). */
-  url: string;
-  kind: OutputKind;
-}
 
 export interface IngestStreamOptions {
   name: string;

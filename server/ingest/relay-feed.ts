@@ -114,7 +114,10 @@ export class RelayFeed {
           this.wallZero = this.now();
         }
         const rtpTime = (t.tsBase + Math.round(seconds * t.clockRate)) >>> 0;
-        const payloads = this.payloads(t, bytes.subarray(s.offset, s.offset + s.size));
+        const sample = bytes.subarray(s.offset, s.offset + s.size);
+        const payloads = this.payloads(t, sample);
+        // The hub's frame readers take the sample as it is when it is already in their form (4-byte NAL lengths).
+        const asIs = t.format !== 'h264' || t.info.nalLengthSize === 4 ? sample : undefined;
         // Video: the last packet of a frame (RFC 6184 §5.1); AAC: the last packet of an AU (RFC 3640 §3.1); Opus:
         // the first packet of a talkspurt (RFC 7587 §4.1, RFC 3551 §4.1), here the first one sent.
         const opus = t.format === 'opus';
@@ -123,7 +126,7 @@ export class RelayFeed {
         for (let i = 0; i < packets.length; i++) {
           t.octets += packets[i]!.length - RTP_HEADER_SIZE;
           // Room for the interleaved header is left before each packet: a TCP player gets the frame with no copy.
-          stream.onRtp(t.index, packets[i]!, true);
+          stream.onRtp(t.index, packets[i]!, true, i === 0 ? asIs : undefined);
         }
         t.seq = (t.seq + packets.length) & 0xffff;
         t.packets += packets.length;

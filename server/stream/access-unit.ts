@@ -1,5 +1,8 @@
 // Groups a track's RTP packets into access units (one video frame, or one audio packet), so the fan-out can do
 // one write per access unit per player instead of one per packet, and so keyframes are known before anything is sent.
+// A unit carries its RTP packets (what RTSP players get, unchanged) and, made once on first use by a reader that needs
+// frames (stream/samples.ts), its samples in the codec's sample form; a source that has the samples already (the
+// relay feed, from a browser's fMP4) attaches them.
 import { h264Flags, H264_FLAG_IDR } from '../protocols/rtp/h264.ts';
 import { h265Flags, H265_FLAG_IRAP } from '../protocols/rtp/h265.ts';
 import type { RtpHeader } from '../protocols/rtp/packet.ts';
@@ -12,6 +15,19 @@ export interface AccessUnit {
   /** Random access point: an H.264 IDR / H.265 IRAP, or any unit of a track without inter-frame prediction. */
   keyframe: boolean;
   timestamp: number;
+  /** Arrival (ms, the stream's clock): anchors the track's RTP time to the other tracks' when there is no sender report. */
+  at: number;
+  /** Counts the track's units: a reader that decodes sees a gap as a discontinuity. */
+  index: number;
+  /** A packet of this unit, or one just before it, never arrived (RTP sequence gap): its samples cannot be trusted. */
+  lost: boolean;
+  /**
+   * The sample (sample form: length-prefixed NAL units, an audio frame) when the source had it before packetizing;
+   * otherwise undefined, and the samples are depacketized from `packets` on first use.
+   */
+  sample?: Uint8Array;
+  /** The samples, made once by stream/samples.ts for every reader that needs them; null when they cannot be made. */
+  samples?: readonly import('./samples.ts').Sample[] | null;
   /** Each packet framed for RTSP interleaved delivery, built on first use per channel and shared by every player. */
   framed?: Map<number, Buffer>;
   /**
@@ -45,6 +61,9 @@ export class AccessUnitAssembler {
   private current: AccessUnit | undefined;
   /** Whether every packet of the current unit so far follows the last one behind header room of its own. */
   private inPlace = false;
+  /** The sequence number the next packet should have; -1 before the first. */
+  private nextSeq = -1;
+  private units = 0;
 
   constructor(
     private readonly track: number,
@@ -52,25 +71,39 @@ export class AccessUnitAssembler {
     private readonly emit: (unit: AccessUnit) => void,
   ) {}
 
-  push(packet: Uint8Array, header: RtpHeader, headroom = false): void {
+  /**
+   * One packet (its header parsed into `header`) that arrived at `at`. `sample`: the whole unit's sample, when the
+   * source has it (passed with each packet of the unit).
+   */
+  push(packet: Uint8Array, header: RtpHeader, headroom = false, at = 0, sample?: Uint8Array): void {
+    // RFC 3550 §A.1: a sequence number other than the next one means loss (or reordering, which we treat as loss).
+    const gap = this.nextSeq >= 0 && header.sequenceNumber !== this.nextSeq;
+    this.nextSeq = (header.sequenceNumber + 1) & 0xffff;
     if (this.rule === 'every' || this.rule === 'none') {
       // RFC 3550 §5.1: for audio the marker bit means "start of talkspurt", not "end of frame"; every packet is a unit.
-      const unit: AccessUnit = { track: this.track, packets: [packet], bytes: packet.length, keyframe: this.rule === 'every', timestamp: header.timestamp };
+      const unit: AccessUnit = { track: this.track, packets: [packet], bytes: packet.length, keyframe: this.rule === 'every', timestamp: header.timestamp, at, index: this.units++, lost: gap };
+      if (sample) unit.sample = sample;
       if (headroom) unit.span = spanOf(packet, packet);
       this.emit(unit);
       return;
     }
     let unit = this.current;
     if (unit && unit.timestamp !== header.timestamp) {
-      // A new timestamp starts a new frame even if the previous one lost its marker packet.
+      // A new timestamp starts a new frame even if the previous one lost its marker packet. A gap here may have
+      // taken the end of the previous unit or the start of this one: neither can be trusted.
+      if (gap) unit.lost = true;
       this.flush();
       unit = undefined;
     }
     if (!unit) {
-      unit = { track: this.track, packets: [], bytes: 0, keyframe: false, timestamp: header.timestamp };
+      unit = { track: this.track, packets: [], bytes: 0, keyframe: false, timestamp: header.timestamp, at, index: this.units++, lost: gap };
+      if (sample) unit.sample = sample;
       this.current = unit;
       this.inPlace = headroom;
-    } else if (this.inPlace) {
+    } else if (gap) {
+      unit.lost = true;
+    }
+    if (this.inPlace && unit.packets.length > 0) {
       const last = unit.packets[unit.packets.length - 1]!;
       this.inPlace = headroom && packet.buffer === last.buffer && packet.byteOffset === last.byteOffset + last.byteLength + INTERLEAVED_HEADER_SIZE;
     }

@@ -48,5 +48,7 @@ export class Reader {
     readonly id: string,
     readonly sink: ReaderSink,
     readonly tracks: ReadonlySet<number>,
+    /** A player (counted against --max-clients) or one of the server's own outputs (an ffmpeg destination). */
+    readonly kind: 'player' | 'output' = 'player',
   ) {}
 }

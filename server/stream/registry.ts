@@ -81,7 +81,7 @@ export class StreamRegistry {
   unpublish(stream: Stream): void {
     if (stream.state !== 'live') return;
     stream.detachPublisher();
-    if (this.o.graceMs <= 0 || stream.readerCount() === 0) {
+    if (this.o.graceMs <= 0 || !stream.hasReaders()) {
       this.endStream(stream, 'stream-ended');
       return;
     }

@@ -8,6 +8,7 @@ import { rewriteSenderReport } from '../protocols/rtp/rtcp.ts';
 import { codecOf, type CodecInfo, type MediaDescription, type SessionDescription } from '../rtsp/sdp.ts';
 import { AccessUnitAssembler, keyframeRuleFor, type AccessUnit, type KeyframeRule } from './access-unit.ts';
 import { RateMeter } from './rate.ts';
+import { sampleCodecOf, StreamTimeline, TrackSamples, type Sample, type SampleCodec, type SampleConfig } from './samples.ts';
 import { DEFAULT_READER_POLICY, Reader, type ReaderPolicy, type ReaderSink } from './reader.ts';
 
 export interface PublisherInfo {
@@ -94,6 +95,8 @@ export class Stream {
   private readonly header: RtpHeader = { marker: false, payloadType: 0, sequenceNumber: 0, timestamp: 0, ssrc: 0, payloadOffset: 0, payloadLength: 0 };
   private readerSkips = 0;
   private readersDropped = 0;
+  /** Per track, made on the first frame reader's first use: depacketizing state (see samples.ts). */
+  private samplers: Array<TrackSamples | undefined> | undefined;
 
   constructor(o: StreamOptions) {
     this.name = o.name;
@@ -129,6 +132,8 @@ export class Stream {
     this.publisher = p;
     this.state = 'live';
     for (const c of this.clocks) c.primed = false;
+    // Another encoder: its first frames may refer to pictures the last one made.
+    for (const s of this.samplers ?? []) s?.discontinuity();
   }
 
   detachPublisher(): void {
@@ -145,7 +150,7 @@ export class Stream {
    * before the packet in its buffer are ours too, so a unit of packets laid out one after another can be framed for
    * RTSP interleaved delivery in place (see framedFor).
    */
-  onRtp(track: number, packet: Uint8Array, headroom = false): void {
+  onRtp(track: number, packet: Uint8Array, headroom = false, sample?: Uint8Array): void {
     const clock = this.clocks[track];
     const assembler = this.assemblers[track];
     if (!clock || !assembler) return;
@@ -166,7 +171,7 @@ export class Stream {
     h.sequenceNumber = seq;
     h.timestamp = ts;
     h.ssrc = clock.ssrc;
-    assembler.push(packet, h, headroom);
+    assembler.push(packet, h, headroom, now, sample);
   }
 
   /**
@@ -299,13 +304,49 @@ export class Stream {
     return { seq: (c.lastSeq + 1) & 0xffff, rtptime: (c.lastTs + Math.round(((this.now() - c.lastAt) * rate) / 1000)) >>> 0 };
   }
 
+  /** The samples of a unit of this stream (made once; see samples.ts), or null when it has none to give. */
+  samplesOf(unit: AccessUnit): readonly Sample[] | null {
+    return this.sampler(unit.track)?.samplesOf(unit) ?? null;
+  }
+
+  /** A track's codec when frame readers can carry it (see samples.ts). */
+  sampleCodec(track: number): SampleCodec | undefined {
+    return this.sampler(track)?.codec;
+  }
+
+  /** A track's sample configuration, once known; undefined for a codec frame readers cannot carry. */
+  sampleConfig(track: number): SampleConfig | undefined {
+    return this.sampler(track)?.sampleConfig();
+  }
+
+  /** Why the track's last unit gave no samples (for logs and the API). */
+  sampleProblem(track: number): string | undefined {
+    return this.sampler(track)?.lastProblem;
+  }
+
+  /** The cached keyframe group: what a frame reader that (re)starts now begins with. */
+  cachedGroup(): readonly AccessUnit[] {
+    return this.gop;
+  }
+
+  private sampler(track: number): TrackSamples | undefined {
+    if (!this.samplers) {
+      const timeline = new StreamTimeline({ since: this.since, senderReport: (t) => this.clocks[t]?.lastSr }, this.tracks.length);
+      this.samplers = this.tracks.map((t) => {
+        const codec = sampleCodecOf(t.codec);
+        return codec ? new TrackSamples(t.index, codec, t.media, t.codec, timeline) : undefined;
+      });
+    }
+    return this.samplers[track];
+  }
+
   ssrcOf(track: number): number | undefined {
     return this.clocks[track]?.ssrc;
   }
 
   /** Start a reader: it gets the last sender reports and the cached keyframe group at once, then live units. */
-  addReader(id: string, sink: ReaderSink, tracks: ReadonlySet<number>): Reader {
-    const r = new Reader(id, sink, tracks);
+  addReader(id: string, sink: ReaderSink, tracks: ReadonlySet<number>, kind: 'player' | 'output' = 'player'): Reader {
+    const r = new Reader(id, sink, tracks, kind);
     this.readers.add(r);
     this.startReader(r);
     return r;
@@ -341,8 +382,16 @@ export class Stream {
     this.readers.delete(r);
   }
 
+  /** Players (RTSP today): what --max-clients and --max-bandwidth count. */
   readerCount(): number {
-    return this.readers.size;
+    let n = 0;
+    for (const r of this.readers) if (r.kind === 'player') n++;
+    return n;
+  }
+
+  /** Whether anything reads the stream (players or outputs): then a publisher that leaves gets its grace period. */
+  hasReaders(): boolean {
+    return this.readers.size > 0;
   }
 
   /** The stream is over: every reader is ended (the RTSP layer sends RTCP BYE and closes). */
@@ -378,7 +427,7 @@ export class Stream {
         clockRate: t.codec.clockRate,
         ...(t.codec.channels !== undefined ? { channels: t.codec.channels } : {}),
       })),
-      readers: this.readers.size,
+      readers: this.readerCount(),
       ingestKbps: Math.round(this.meter.kbps()),
       bytesIn: this.bytesIn,
       gopUnits: this.gop.length,

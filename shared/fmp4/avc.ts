@@ -293,3 +293,28 @@ export function avcProfileName(profileIdc: number, constraintFlags: number): str
       return `Profile ${profileIdc}`;
   }
 }
+
+/**
+ * ISO/IEC 14496-15 §5.3.3.1 AVCDecoderConfigurationRecord from one SPS and one PPS (as RTP carries them: in the SDP's
+ * sprop-parameter-sets or in band), with 4-byte NAL length prefixes. The High-profile extension block is left out,
+ * as ffmpeg 5.1's ff_isom_write_avcc does. Undefined when the SPS is shorter than its 4-byte header.
+ */
+export function avcCFromParameterSets(sps: Uint8Array, pps: Uint8Array): Uint8Array | undefined {
+  if (sps.length < 4 || pps.length < 1 || sps.length > 0xffff || pps.length > 0xffff) return undefined;
+  const out = new Uint8Array(11 + sps.length + pps.length);
+  out[0] = 1; // configurationVersion
+  out[1] = sps[1]!; // AVCProfileIndication = profile_idc
+  out[2] = sps[2]!; // profile_compatibility = constraint flags
+  out[3] = sps[3]!; // AVCLevelIndication = level_idc
+  out[4] = 0xff; // reserved '111111'b, lengthSizeMinusOne = 3
+  out[5] = 0xe1; // reserved '111'b, numOfSequenceParameterSets = 1
+  out[6] = sps.length >> 8;
+  out[7] = sps.length & 0xff;
+  out.set(sps, 8);
+  let p = 8 + sps.length;
+  out[p++] = 1; // numOfPictureParameterSets
+  out[p++] = pps.length >> 8;
+  out[p++] = pps.length & 0xff;
+  out.set(pps, p);
+  return out;
+}

@@ -220,13 +220,13 @@ export function avc1(avcC: Uint8Array, width: number, height: number): Uint8Arra
 }
 
 /** ISO/IEC 14496-12 §12.2.3.2 AudioSampleEntry (version 0) fields, without the codec's child boxes. */
-function audioSampleEntryFields(channels: number, sampleRate: number): Uint8Array {
+function audioSampleEntryFields(channels: number, sampleRate: number, sampleSize = 16): Uint8Array {
   return new ByteWriter(28)
     .zeros(6) // SampleEntry reserved
     .u16(1) // data_reference_index
     .zeros(8) // reserved
     .u16(channels)
-    .u16(16) // samplesize
+    .u16(sampleSize) // samplesize
     .u16(0) // pre_defined
     .u16(0) // reserved
     .u32((sampleRate & 0xffff) * 0x1_0000).bytes; // 16.16 fixed point
@@ -279,6 +279,14 @@ export function mp4aSampleEntry(trackId: number, channels: number, sampleRate: n
   );
   const es = descriptor(0x03, new ByteWriter(3).u16(trackId).u8(0).bytes, decoderConfig, descriptor(0x06, Uint8Array.of(0x02)));
   return box('mp4a', audioSampleEntryFields(channels, sampleRate), fullBox('esds', 0, 0, es));
+}
+
+/**
+ * G.711 (ITU-T G.711, RTP's PCMA/PCMU) as the QuickTime sound sample entries 'alaw' / 'ulaw' with 8-bit samples:
+ * what ffmpeg's mov muxer writes for pcm_alaw / pcm_mulaw and its demuxer reads back. ISOBMFF has no entry of its own.
+ */
+export function g711SampleEntry(law: 'alaw' | 'ulaw', channels: number, sampleRate: number): Uint8Array {
+  return box(law, audioSampleEntryFields(channels, sampleRate, 8));
 }
 
 /** ISO/IEC 14496-12 §8.8.3 trex: per-track fragment defaults; ours are all zero because every trun says everything. */

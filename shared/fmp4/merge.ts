@@ -12,7 +12,8 @@ export interface ParsedSegment {
   parsed: FragmentInfo;
 }
 
-interface TrackRun {
+/** One track's samples for a fragment: trun entries, each sample's decode time, and its bytes (views). */
+export interface TrackRun {
   trackId: number;
   entries: TrunSample[];
   decodeTimes: number[];
@@ -46,8 +47,18 @@ export function mergeSegments(segments: readonly ParsedSegment[], sequence: numb
       }
     }
   }
-  const tracks = [...runs.values()].filter((r) => r.entries.length > 0);
-  if (tracks.length === 0) throw new Error('mergeSegments: no samples');
+  return buildFragment([...runs.values()], sequence);
+}
+
+/**
+ * One moof+mdat with a traf per run, as chunks for one gathered write: the moof and mdat header, then the sample views
+ * (adjacent ones joined). Each run's tfdt is its first decode time; every duration but a run's last is rewritten as the
+ * gap to the next sample's decode time (§8.8.8: samples are placed by the durations before them). Runs without
+ * samples are left out; there must be at least one sample.
+ */
+export function buildFragment(runs: readonly TrackRun[], sequence: number): Uint8Array[] {
+  const tracks = runs.filter((r) => r.entries.length > 0);
+  if (tracks.length === 0) throw new Error('buildFragment: no samples');
   for (const r of tracks) {
     for (let i = 0; i + 1 < r.entries.length; i++) r.entries[i]!.duration = Math.max(0, r.decodeTimes[i + 1]! - r.decodeTimes[i]!);
   }
@@ -62,7 +73,7 @@ export function mergeSegments(segments: readonly ParsedSegment[], sequence: numb
     return traf;
   });
   const moof = box('moof', mfhd(sequence), ...trafs);
-  if (moof.length !== moofSize) throw new Error(`mergeSegments bug: moof is ${moof.length} bytes, expected ${moofSize}`);
+  if (moof.length !== moofSize) throw new Error(`buildFragment bug: moof is ${moof.length} bytes, expected ${moofSize}`);
   return [concat([moof, mdat]), ...joinAdjacent(tracks.flatMap((r) => r.data))];
 }
 

@@ -10,6 +10,7 @@ import {
   concat,
   dinf,
   ftyp,
+  g711SampleEntry,
   hdlr,
   mdatHeader,
   mdhd,
@@ -56,6 +57,14 @@ export type AudioTrackConfig =
       codec: 'mp4a';
       /** AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1), as WebCodecs gives in decoderConfig.description. */
       audioSpecificConfig: Uint8Array;
+      channels: number;
+      sampleRate: number;
+      timescale: number;
+    }
+  | {
+      kind: 'audio';
+      /** G.711 A-law / µ-law, one byte per sample (RTP's PCMA / PCMU). */
+      codec: 'alaw' | 'ulaw';
       channels: number;
       sampleRate: number;
       timescale: number;
@@ -155,7 +164,9 @@ export class Fmp4Writer {
       const entry =
         a.codec === 'opus'
           ? opusSampleEntry(a.channels, a.preSkip ?? DEFAULT_OPUS_PRE_SKIP, a.sampleRate)
-          : mp4aSampleEntry(id, a.channels, a.sampleRate, a.audioSpecificConfig);
+          : a.codec === 'mp4a'
+            ? mp4aSampleEntry(id, a.channels, a.sampleRate, a.audioSpecificConfig)
+            : g711SampleEntry(a.codec, a.channels, a.sampleRate);
       traks.push(trak(id, true, 0, 0, a.timescale, 'soun', 'SoundHandler', smhd(), entry));
       trexes.push(trex(id));
     }
@@ -264,8 +275,9 @@ function checkAudio(a: AudioTrackConfig): void {
     const preSkip = a.preSkip ?? DEFAULT_OPUS_PRE_SKIP;
     if (!Number.isInteger(preSkip) || preSkip < 0 || preSkip > 0xffff) throw new Fmp4WriterError('bad-config', `Opus pre-skip must be 0..65535, not ${preSkip}.`);
   } else {
-    if (!Number.isInteger(a.channels) || a.channels < 1 || a.channels > 0xffff) throw new Fmp4WriterError('bad-config', `AAC channel count must be 1..65535, not ${a.channels}.`);
-    if (a.audioSpecificConfig.length < 2 || a.audioSpecificConfig.length > 0x0fff_ffff) {
+    const name = a.codec === 'mp4a' ? 'AAC' : 'G.711';
+    if (!Number.isInteger(a.channels) || a.channels < 1 || a.channels > 0xffff) throw new Fmp4WriterError('bad-config', `${name} channel count must be 1..65535, not ${a.channels}.`);
+    if (a.codec === 'mp4a' && (a.audioSpecificConfig.length < 2 || a.audioSpecificConfig.length > 0x0fff_ffff)) {
       throw new Fmp4WriterError('bad-config', 'The AudioSpecificConfig must be at least 2 bytes (ISO/IEC 14496-3 §1.6.2.1).');
     }
   }

@@ -34,7 +34,10 @@ export async function startTestRelay(flags: string[] = [], overrides: RelayOverr
 export interface PublishOptions {
   url: string;
   transport?: 'tcp' | 'udp';
-  audio?: 'opus' | 'aac' | 'none';
+  audio?: 'opus' | 'aac' | 'pcma' | 'none';
+  video?: 'h264' | 'h265';
+  /** B-frames (libx264 -bf N, without -tune zerolatency): DTS differs from PTS, as from most IP cameras. */
+  bframes?: number;
   /** GOP in frames at 30 fps (60 = 2 s). */
   gop?: number;
   size?: string;
@@ -52,11 +55,16 @@ export function publish(o: PublishOptions): Publisher {
   const args = [
     '-hide_banner', '-loglevel', 'error', '-re',
     '-f', 'lavfi', '-i', `testsrc2=size=${o.size ?? '640x360'}:rate=30`,
-    ...(audio === 'none' ? [] : ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000']),
+    ...(audio === 'none' ? [] : ['-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=${audio === 'pcma' ? 8000 : 48000}`]),
     ...(o.duration ? ['-t', String(o.duration)] : []),
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', String(o.gop ?? 60), '-pix_fmt', 'yuv420p',
+    ...(o.video === 'h265'
+      ? ['-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', `keyint=${o.gop ?? 60}:scenecut=0:bframes=${o.bframes ?? 0}:log-level=error`]
+      : o.bframes
+        ? ['-c:v', 'libx264', '-preset', 'veryfast', '-bf', String(o.bframes), '-g', String(o.gop ?? 60), '-sc_threshold', '0']
+        : ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', String(o.gop ?? 60)]),
+    '-pix_fmt', 'yuv420p',
     ...(o.bitrate ? ['-b:v', o.bitrate, '-maxrate', o.bitrate, '-bufsize', o.bitrate] : []),
-    ...(audio === 'opus' ? ['-c:a', 'libopus', '-b:a', '64k'] : audio === 'aac' ? ['-c:a', 'aac', '-b:a', '64k'] : []),
+    ...(audio === 'opus' ? ['-c:a', 'libopus', '-b:a', '64k'] : audio === 'aac' ? ['-c:a', 'aac', '-b:a', '64k'] : audio === 'pcma' ? ['-c:a', 'pcm_alaw', '-ar', '8000', '-ac', '1'] : []),
     '-f', 'rtsp', '-rtsp_transport', o.transport ?? 'tcp', o.url,
   ];
   return execa('ffmpeg', args, PUBLISH_OPTIONS);
