@@ -60,14 +60,16 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     },
     ...overrides.rtsp,
   });
-  // Browser streams reach our own relay in process (ingest/relay-feed.ts); ffmpeg carries the configured destinations.
   const destinations = (name: string): Destination[] =>
     [...config.outputs, ...(config.streamOutputs[name] ?? [])].map((t) => ({ url: expandOutputUrl(t, name), kind: outputKind(t) }));
-  // RTSP-published streams (cameras, ffmpeg, GStreamer) reach the same destinations, fed from the hub's units.
+  // Every stream, from a browser or an RTSP publisher (cameras, ffmpeg, GStreamer), reaches its destinations from the
+  // hub's units.
   const outputs = new HubOutputs({
     registry,
     destinations,
     logger: logger.child({ component: 'egress' }),
+    // A browser publisher is asked for a keyframe at once, so a (re)started ffmpeg does not wait a whole group.
+    onOutputStart: (name) => ingest.askKeyframe(name, 'an output (re)started'),
     ...(overrides.ffmpegPath ? { ffmpegPath: overrides.ffmpegPath } : {}),
   });
   const ingest = new IngestServer({
@@ -76,10 +78,9 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     rtspPort: () => rtsp.port(),
     rtspPlayers: (name) => rtsp.playersOf(name),
     destinations,
-    graceMs: config.publisherGraceMs,
+    outputStatus: (name) => outputs.statusOf(name),
     maxPublishers: config.maxPublishers,
     ...(config.publishToken !== undefined ? { publishToken: config.publishToken } : {}),
-    ...(overrides.ffmpegPath ? { ffmpegPath: overrides.ffmpegPath } : {}),
     ...(overrides.helloTimeoutMs !== undefined ? { helloTimeoutMs: overrides.helloTimeoutMs } : {}),
   });
   if (!overrides.skipWebBuild) await ensureWebBuilt(logger.child({ component: 'web' }));

@@ -37,7 +37,7 @@ export interface Fmp4FeedOptions extends Pick<FfmpegOutputOptions, 'ffmpegPath' 
    * own latency is seconds; ffmpeg pays per wake-up and per moof (see RTMP_COALESCE_MS).
    */
   coalesceMs: number;
-  /** Told when ffmpeg (re)starts, so a browser publisher can be asked for a keyframe. */
+  /** Told when ffmpeg restarts after a failure, so a browser publisher can be asked for a keyframe. */
   onOutputStart?: () => void;
 }
 
@@ -195,8 +195,10 @@ export class Fmp4Feed implements ReaderSink {
       prelude: () => this.prelude(init),
       coalesceMs: 0,
       ...pick(this.o, ['ffmpegPath', 'spawn', 'now', 'backoff', 'maxBacklogBytes', 'closeGraceMs']),
-      onState: (state) => {
-        if (state === 'starting') this.o.onOutputStart?.();
+      // A restart after a failure begins with the cached group, which may be old by then: a fresh keyframe helps.
+      // (A first start begins with the keyframe that made the configuration known.)
+      onState: (state, previous) => {
+        if (state === 'starting' && previous === 'backoff') this.o.onOutputStart?.();
       },
     });
     this.output.start();

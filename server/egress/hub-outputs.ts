@@ -1,6 +1,6 @@
-// Outputs for streams the hub carries from RTSP publishers (an IP camera relayed by ffmpeg, GStreamer): each such
-// stream gets its configured destinations, fed from the hub's units, from its first publish until it ends. Browser
-// streams still carry their own outputs (ingest/ingest-stream.ts) until they move onto the hub's units as well.
+// The configured destinations of every stream the hub carries, whatever its source (a browser page, an IP camera
+// relayed by ffmpeg, GStreamer): each stream gets them, fed from the hub's units, from its first publish until it
+// ends, through its grace periods.
 import type { OutputStatus } from '../../shared/protocol.ts';
 import type { Logger } from '../log.ts';
 import type { StreamRegistry } from '../stream/registry.ts';
@@ -12,6 +12,8 @@ export interface HubOutputsOptions extends Pick<StreamOutputsOptions, 'ffmpegPat
   registry: StreamRegistry;
   destinations: (name: string) => Destination[];
   logger: Logger;
+  /** An output of stream NAME is (re)starting its ffmpeg. */
+  onOutputStart?: (name: string) => void;
 }
 
 export class HubOutputs {
@@ -43,13 +45,14 @@ export class HubOutputs {
 
   private live(stream: Stream): void {
     // A publisher returning within the grace period continues into the outputs it had.
-    if (this.closed || this.byStream.has(stream) || stream.publisher?.protocol !== 'rtsp') return;
+    if (this.closed || this.byStream.has(stream)) return;
     const destinations = this.o.destinations(stream.name);
     if (destinations.length === 0) return;
     this.byStream.set(stream, new StreamOutputs({
       stream,
       destinations,
       logger: this.o.logger.child({ stream: stream.name }),
+      ...(this.o.onOutputStart ? { onOutputStart: () => this.o.onOutputStart?.(stream.name) } : {}),
       ...(this.o.ffmpegPath ? { ffmpegPath: this.o.ffmpegPath } : {}),
       ...(this.o.spawn ? { spawn: this.o.spawn } : {}),
       ...(this.o.backoff ? { backoff: this.o.backoff } : {}),

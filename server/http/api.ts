@@ -1,6 +1,7 @@
 // GET /api/streams: every stream, whether a browser or an RTSP publisher feeds it.
 import { avcProfileName, parseSps } from '../../shared/fmp4/avc.ts';
 import type { OutputStatus } from '../../shared/protocol.ts';
+import type { InitInfo } from '../../shared/fmp4/reader.ts';
 import type { IngestServer } from '../ingest/ingest-server.ts';
 import { h264SpropParameterSets } from '../rtsp/sdp.ts';
 import type { StreamRegistry } from '../stream/registry.ts';
@@ -20,49 +21,42 @@ export interface StreamJson {
   outputs: OutputStatus[];
 }
 
+/** Every stream the hub carries, whatever its source: one list. */
 export function listStreams(
   registry: StreamRegistry,
   ingest: IngestServer,
   rtspPlayers: (name: string) => number,
   hubOutputs: (name: string) => OutputStatus[],
 ): StreamJson[] {
-  const out = new Map<string, StreamJson>();
-  const drops = (name: string) => {
-    const snap = registry.get(name)?.snapshot();
-    return { skips: snap?.readerSkips ?? 0, disconnected: snap?.readersDropped ?? 0 };
-  };
-  for (const s of ingest.list()) {
-    const v = s.track('video');
-    const a = s.track('audio');
-    out.set(s.name, {
-      name: s.name,
-      source: 'browser',
-      state: s.state,
-      since: new Date(s.since).toISOString(),
-      ...(v ? { video: { codec: v.codec, ...opt('profile', v.profile), ...opt('width', v.width), ...opt('height', v.height), fps: s.fps() } } : {}),
-      ...(a ? { audio: { codec: a.codec, ...opt('sampleRate', a.sampleRate), ...opt('channels', a.channels) } } : {}),
-      ingestKbps: Math.round(s.ingestKbps()),
-      rtspPlayers: rtspPlayers(s.name),
-      playerDrops: drops(s.name),
-      outputs: s.outputStatus(),
-    });
-  }
-  for (const snap of registry.list()) {
-    if (out.has(snap.name)) continue;
+  return registry.list().flatMap((snap) => {
     const stream = registry.get(snap.name);
-    out.set(snap.name, {
-      name: snap.name,
-      source: 'rtsp',
-      state: snap.state,
-      since: new Date(snap.since).toISOString(),
-      ...(stream ? rtspMedia(stream) : {}),
-      ingestKbps: snap.ingestKbps,
-      rtspPlayers: rtspPlayers(snap.name),
-      playerDrops: { skips: snap.readerSkips, disconnected: snap.readersDropped },
-      outputs: hubOutputs(snap.name),
-    });
-  }
-  return [...out.values()];
+    if (!stream) return [];
+    const browser = stream.source === 'websocket';
+    return [
+      {
+        name: snap.name,
+        source: browser ? 'browser' : 'rtsp',
+        state: snap.state,
+        since: new Date(snap.since).toISOString(),
+        ...(browser ? browserMedia(stream, ingest.info(snap.name)) : rtspMedia(stream)),
+        ingestKbps: snap.ingestKbps,
+        rtspPlayers: rtspPlayers(snap.name),
+        playerDrops: { skips: snap.readerSkips, disconnected: snap.readersDropped },
+        outputs: hubOutputs(snap.name),
+      },
+    ];
+  });
+}
+
+/** A browser stream's tracks as its init segment declared them (WebCodecs codec strings), while its page is there. */
+function browserMedia(stream: Stream, info: InitInfo | undefined): Pick<StreamJson, 'video' | 'audio'> {
+  if (!info) return rtspMedia(stream);
+  const v = info.tracks.find((t) => t.kind === 'video');
+  const a = info.tracks.find((t) => t.kind === 'audio');
+  return {
+    ...(v ? { video: { codec: v.codec, ...opt('profile', v.profile), ...opt('width', v.width), ...opt('height', v.height), fps: stream.videoFps() } } : {}),
+    ...(a ? { audio: { codec: a.codec, ...opt('sampleRate', a.sampleRate), ...opt('channels', a.channels) } } : {}),
+  };
 }
 
 function rtspMedia(stream: Stream): Pick<StreamJson, 'video' | 'audio'> {

@@ -1,16 +1,18 @@
 // Browser publishers over WebSocket (protocol in shared/protocol.ts). Each socket walks hello → init → live; every
 // byte is checked (control messages at runtime, fMP4 box by box) before anything reaches the relay or ffmpeg, and
 // nothing is spawned until a valid init segment has arrived. A bad socket is closed with a reason; nobody else notices.
-// The built-in RTSP relay is fed in process (relay-feed.ts); ffmpeg carries the configured destinations.
+// The page's samples go into the stream hub in process (relay-feed.ts); the hub owns the rest: RTSP players, the
+// configured destinations (egress/), the grace period that keeps them attached while a page reconnects.
 import type { WebSocket, RawData } from 'ws';
 import { parseInitSegment, parseMediaSegment, type InitInfo } from '../../shared/fmp4/reader.ts';
 import { CLOSE, PROTOCOL_VERSION, parseClientMessage, type ClientMessage, type RefusalCode, type ServerMessage } from '../../shared/protocol.ts';
 import { isValidStreamName, streamNameProblem } from '../../shared/stream-name.ts';
 import { maskUrl } from '../egress/output-url.ts';
+import type { Destination } from '../egress/stream-outputs.ts';
+import type { OutputStatus } from '../../shared/protocol.ts';
 import type { Logger } from '../log.ts';
 import { sameSecret } from '../net.ts';
 import type { StreamRegistry } from '../stream/registry.ts';
-import { IngestStream, type Destination } from './ingest-stream.ts';
 import { RelayFeed } from './relay-feed.ts';
 
 export interface IngestOptions {
@@ -19,23 +21,19 @@ export interface IngestOptions {
   /** The relay's RTSP port, for the page's RTSP URL. */
   rtspPort: () => number;
   rtspPlayers: (name: string) => number;
-  /** The configured destinations of a stream (the built-in relay is not one: it is fed directly). */
+  /** The configured destinations of a stream, shown (masked, idle) before its outputs exist. */
   destinations: (name: string) => Destination[];
+  /** The state of a stream's outputs (the hub's; see egress/hub-outputs.ts), once it has any. */
+  outputStatus: (name: string) => OutputStatus[] | undefined;
   /** Needed by publishers that are not on loopback; without one, only loopback may publish. */
   publishToken?: string;
-  graceMs: number;
   maxPublishers: number;
-  ffmpegPath?: string;
   /** How long a socket may take to send hello, and then (separately) its init segment. Default 10 s. */
   helloTimeoutMs?: number;
   statsIntervalMs?: number;
 }
 
-/** Media a page may send while its outputs restart (a few seconds of a high-bitrate stream). */
-const MAX_EARLY_BYTES = 16 * 1024 * 1024;
-
-/** 'starting': the init segment was accepted and outputs are being (re)started; fragments wait in `early`. */
-type SocketState = 'hello' | 'init' | 'starting' | 'live' | 'closed';
+type SocketState = 'hello' | 'init' | 'live' | 'closed';
 
 interface Publisher {
   ws: WebSocket;
@@ -43,41 +41,41 @@ interface Publisher {
   loopback: boolean;
   state: SocketState;
   hello?: Extract<ClientMessage, { type: 'hello' }>;
-  stream?: IngestStream;
-  /** This socket's publication in the RTSP relay, from its init segment until it closes. */
+  /** What the init segment declared: every fragment is checked against it. */
+  info?: InitInfo;
+  /** This socket's publication in the hub, from its init segment until it closes. */
   feed?: RelayFeed | undefined;
   lastDecodeTime: Map<number, number>;
-  early: Uint8Array[];
-  earlyBytes: number;
+  fragments: number;
   timers: NodeJS.Timeout[];
 }
 
 export class IngestServer {
-  private readonly streams = new Map<string, IngestStream>();
   private readonly attached = new Map<string, Publisher>();
-  private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private readonly sockets = new Set<Publisher>();
   private sessions = 0;
-  /** Streams ended while the server runs (Stop, grace over, new init), until their ffmpegs have exited. */
-  private readonly retiring = new Set<Promise<void>>();
   private closed = false;
-  private closing: Promise<void> | undefined;
+  private readonly unsubscribe: () => void;
 
-  constructor(private readonly o: IngestOptions) {}
+  constructor(private readonly o: IngestOptions) {
+    this.unsubscribe = o.registry.on((e) => {
+      if (e.type === 'gop-overflow') this.askKeyframe(e.stream.name, 'the keyframe interval is longer than the cache');
+    });
+  }
 
   handle(ws: WebSocket, remote: string, loopback: boolean): void {
     if (this.closed) {
       ws.close(CLOSE.goingAway, 'server shutting down');
       return;
     }
-    const p: Publisher = { ws, remote, loopback, state: 'hello', lastDecodeTime: new Map(), early: [], earlyBytes: 0, timers: [] };
+    const p: Publisher = { ws, remote, loopback, state: 'hello', lastDecodeTime: new Map(), fragments: 0, timers: [] };
     this.sockets.add(p);
     const log = this.o.logger.child({ remote });
     log.info('ws-connect');
     this.deadline(p, 'bad-message', 'no hello');
     ws.on('message', (data: RawData, isBinary: boolean) => {
       try {
-        void this.onMessage(p, toBytes(data), isBinary).catch((err: unknown) => this.crash(p, err));
+        this.onMessage(p, toBytes(data), isBinary);
       } catch (err) {
         this.crash(p, err);
       }
@@ -92,33 +90,22 @@ export class IngestServer {
     });
   }
 
-  /** Live browser streams, for /api/streams. */
-  list(): IngestStream[] {
-    return [...this.streams.values()];
+  /** What the init segment of NAME's current (or last) page declared, for /api/streams. */
+  info(name: string): InitInfo | undefined {
+    return this.attached.get(name)?.info;
   }
 
-  get(name: string): IngestStream | undefined {
-    return this.streams.get(name);
-  }
-
-  /** Idempotent: every caller waits for the same shutdown, ffmpegs included. */
+  /** Every socket is told "server shutting down" (1001); the hub ends the streams (the registry's close). Idempotent. */
   close(): Promise<void> {
-    this.closing ??= this.shutdown();
-    return this.closing;
+    if (!this.closed) {
+      this.closed = true;
+      this.unsubscribe();
+      for (const p of [...this.sockets]) this.closeSocket(p, CLOSE.goingAway, 'server shutting down');
+    }
+    return Promise.resolve();
   }
 
-  private async shutdown(): Promise<void> {
-    this.closed = true;
-    // Like any socket that closes: its relay publication is detached and its timers cleared (the grace timers this
-    // starts are cleared just below: nobody is coming back to a server that is shutting down).
-    for (const p of [...this.sockets]) this.closeSocket(p, CLOSE.goingAway, 'server shutting down');
-    for (const t of this.graceTimers.values()) clearTimeout(t);
-    this.graceTimers.clear();
-    await Promise.all([...[...this.streams.values()].map((s) => s.close()), ...this.retiring]);
-    this.streams.clear();
-  }
-
-  private async onMessage(p: Publisher, data: Uint8Array, isBinary: boolean): Promise<void> {
+  private onMessage(p: Publisher, data: Uint8Array, isBinary: boolean): void {
     if (p.state === 'closed') return;
     if (!isBinary) {
       const m = parseClientMessage(Buffer.from(data).toString('utf8'));
@@ -131,14 +118,6 @@ export class IngestServer {
     }
     if (p.state === 'hello') return this.fail(p, CLOSE.policy, 'bad-message', 'send a hello message before any media');
     if (p.state === 'init') return this.onInit(p, data);
-    if (p.state === 'starting') {
-      // The page sends its first fragments right behind the init segment, while the old outputs are still
-      // stopping: keep them (bounded) rather than mistake them for a second init segment.
-      p.earlyBytes += data.length;
-      if (p.earlyBytes > MAX_EARLY_BYTES) return this.fail(p, CLOSE.tooBig, 'too-early', 'too much media before the outputs were ready');
-      p.early.push(new Uint8Array(data));
-      return;
-    }
     if (p.state === 'live') this.onFragment(p, data);
   }
 
@@ -162,9 +141,9 @@ export class IngestServer {
     } else if (holder) {
       return refuse('in-use', `stream "${name}" is already live from another tab or machine; stop it there or pick another name`);
     }
-    if (!this.streams.has(name) && this.o.registry.get(name)?.state === 'live') return refuse('in-use', `stream "${name}" is already published over RTSP; pick another name`);
-    // Streams in their grace period keep their ffmpegs: they count as publishers until they end.
-    const carried = new Set([...this.attached.keys(), ...this.streams.keys()]);
+    if (this.o.registry.get(name)?.state === 'live') return refuse('in-use', `stream "${name}" is already published over RTSP; pick another name`);
+    // Streams in their grace period keep their outputs: they count as publishers until they end.
+    const carried = new Set([...this.attached.keys(), ...this.o.registry.waiting('websocket')]);
     if (!carried.has(name) && carried.size >= this.o.maxPublishers) return refuse('limit', `the server already carries ${this.o.maxPublishers} browser streams (its --max-publishers limit); try again later`);
     p.hello = hello;
     p.state = 'init';
@@ -173,19 +152,18 @@ export class IngestServer {
     p.timers.forEach(clearTimeout);
     p.timers = [];
     this.deadline(p, 'bad-init', 'no init segment after hello');
-    this.clearGrace(name);
     this.send(p, {
       type: 'accepted',
       version: PROTOCOL_VERSION,
       stream: name,
       rtspPath: `/${name}`,
       rtspPort: this.o.rtspPort(),
-      outputs: this.streams.get(name)?.outputStatus() ?? this.o.destinations(name).map((d) => ({ url: maskUrl(d.url), kind: d.kind, state: 'idle' as const, restarts: 0 })),
+      outputs: this.outputs(name),
     });
     this.o.logger.info('publisher-accepted', { stream: name, remote: p.remote, resume: hello.resume === true, video: hello.video?.codec, audio: hello.audio?.codec });
   }
 
-  private async onInit(p: Publisher, data: Uint8Array): Promise<void> {
+  private onInit(p: Publisher, data: Uint8Array): void {
     const hello = p.hello;
     if (!hello) return;
     const parsed = parseInitSegment(data);
@@ -194,58 +172,26 @@ export class IngestServer {
     const problem = mismatch(info, hello);
     if (problem) return this.fail(p, CLOSE.unsupportedData, 'bad-init', problem);
     const name = hello.stream;
-    const init = new Uint8Array(data);
-    p.state = 'starting';
-    let stream = this.streams.get(name);
-    if (stream && !stream.sameInit(init)) {
-      // New encoder parameters: the ffmpegs must restart with the new init; the RTSP relay's grace period keeps
-      // players attached when the codecs stay the same.
-      this.streams.delete(name);
-      await this.retire(stream);
-      stream = undefined;
-    }
-    if (p.state !== 'starting') return; // closed while we waited
-    // The relay first: if an RTSP publisher took NAME meanwhile, refuse before anything is spawned.
+    // Into the hub: a stream in its grace period with the same codecs continues (players and outputs stay attached);
+    // otherwise a new one starts. If an RTSP publisher took NAME meanwhile, refuse.
     const feed = new RelayFeed({ name, info, registry: this.o.registry, remote: p.remote, logger: this.o.logger.child({ stream: name }) });
     const published = feed.attach(`ws-${++this.sessions}`);
     if (!published.ok) return this.refuse(p, 'in-use', `stream "${name}" is already published over RTSP; pick another name`);
     p.feed = feed;
-    if (!stream) {
-      stream = new IngestStream({
-        name,
-        init,
-        info,
-        destinations: this.o.destinations(name),
-        logger: this.o.logger.child({ stream: name }),
-        ...(this.o.ffmpegPath ? { ffmpegPath: this.o.ffmpegPath } : {}),
-        onOutputStart: () => this.askKeyframe(name, 'an output (re)started'),
-      });
-      this.streams.set(name, stream);
-      stream.start();
-    } else {
-      // Its ffmpegs keep running: the new page's clock must continue the old one's (it may have started again at 0).
-      stream.resumeFrom();
-    }
-    stream.state = 'live';
-    p.stream = stream;
+    p.info = info;
     p.state = 'live';
     p.timers.forEach(clearTimeout);
     p.timers = [];
     const stats = setInterval(() => this.sendStats(p), this.o.statsIntervalMs ?? 1000);
     p.timers.push(stats);
     this.o.logger.info('publisher-live', { stream: name, tracks: info.tracks.map((t) => t.codec) });
-    const early = p.early;
-    p.early = [];
-    for (const fragment of early) if (p.state === 'live') this.onFragment(p, fragment);
   }
 
   private onFragment(p: Publisher, data: Uint8Array): void {
-    const stream = p.stream;
-    if (!stream) return;
-    const parsed = parseMediaSegment(data, stream.info);
+    const info = p.info;
+    if (!info) return;
+    const parsed = parseMediaSegment(data, info);
     if (!parsed.ok) return this.fail(p, CLOSE.unsupportedData, 'bad-fragment', `a media segment was rejected: ${parsed.error.message}`);
-    let keyframe = false;
-    let videoSamples = 0;
     for (const t of parsed.value.tracks) {
       const time = Number(t.baseDecodeTime);
       const last = p.lastDecodeTime.get(t.trackId);
@@ -254,16 +200,10 @@ export class IngestServer {
       // duration yet, so declared durations are estimates and may overlap the next fragment a little.
       if (last !== undefined && time < last) return this.fail(p, CLOSE.unsupportedData, 'bad-fragment', `track ${t.trackId} went back in time (${time} < ${last})`);
       p.lastDecodeTime.set(t.trackId, time);
-      const kind = stream.info.tracks.find((x) => x.id === t.trackId)?.kind;
-      if (kind === 'video') {
-        videoSamples += t.samples;
-        keyframe ||= t.keyframe;
-      }
     }
-    // The relay's packets are copies: it may read ws's buffer.
+    p.fragments++;
+    // The hub keeps views of `data` (the samples), not copies: ws gives every message memory of its own.
     p.feed?.write(data, parsed.value);
-    const { gopOverflow } = stream.write(data, keyframe, videoSamples, parsed.value);
-    if (gopOverflow) this.askKeyframe(stream.name, 'the keyframe interval is longer than the cache');
   }
 
   /** Close the socket with `code` and "<what> within N s" unless the timers are cleared first. */
@@ -272,15 +212,22 @@ export class IngestServer {
     p.timers.push(setTimeout(() => this.fail(p, CLOSE.policy, code, `${what} within ${ms / 1000} s`), ms));
   }
 
-  private askKeyframe(name: string, reason: string): void {
+  /** Ask NAME's page for a keyframe now (an output (re)started, or the cached group overflowed). */
+  askKeyframe(name: string, reason: string): void {
     const p = this.attached.get(name);
     if (p && p.state === 'live') this.send(p, { type: 'keyframe-request', reason });
   }
 
   private sendStats(p: Publisher): void {
-    const s = p.stream;
-    if (!s || p.state !== 'live') return;
-    this.send(p, { type: 'stats', ingestKbps: Math.round(s.ingestKbps()), fragments: s.fragments, rtspPlayers: this.o.rtspPlayers(s.name), outputs: s.outputStatus() });
+    const name = p.hello?.stream;
+    const stream = name === undefined ? undefined : this.o.registry.get(name);
+    if (!stream || p.state !== 'live' || name === undefined) return;
+    this.send(p, { type: 'stats', ingestKbps: Math.round(stream.ingestKbps()), fragments: p.fragments, rtspPlayers: this.o.rtspPlayers(name), outputs: this.outputs(name) });
+  }
+
+  /** NAME's outputs as the page shows them: the hub's, or the configured destinations (idle) before they exist. */
+  private outputs(name: string): OutputStatus[] {
+    return this.o.outputStatus(name) ?? this.o.destinations(name).map((d) => ({ url: maskUrl(d.url), kind: d.kind, state: 'idle' as const, restarts: 0 }));
   }
 
   private refuse(p: Publisher, code: RefusalCode, message: string): void {
@@ -314,26 +261,11 @@ export class IngestServer {
     this.sockets.delete(p);
     for (const t of p.timers) clearTimeout(t);
     p.timers = [];
-    // The relay keeps the stream's players for its grace period, as for any RTSP publisher that drops.
+    // The hub keeps the stream's players and outputs for its grace period, as for any publisher that drops.
     p.feed?.detach();
     p.feed = undefined;
     const name = p.hello?.stream;
-    if (name === undefined || this.attached.get(name) !== p) return;
-    this.attached.delete(name);
-    const stream = this.streams.get(name);
-    if (!stream) return;
-    // Keep the ffmpegs for the grace period: a page that reconnects resumes into the same outputs.
-    stream.state = 'waiting';
-    const timer = setTimeout(() => {
-      this.graceTimers.delete(name);
-      if (this.attached.has(name) || this.streams.get(name) !== stream) return;
-      this.streams.delete(name);
-      this.o.logger.info('publisher-gone', { stream: name });
-      // The relay's stream needs nothing here: feed.detach() above started the registry's grace period, just as long.
-      void this.retire(stream);
-    }, this.o.graceMs);
-    timer.unref();
-    this.graceTimers.set(name, timer);
+    if (name !== undefined && this.attached.get(name) === p) this.attached.delete(name);
   }
 
   /** Cut a publisher's connection as a network failure would (operators; tests of the page's reconnect). */
@@ -344,35 +276,11 @@ export class IngestServer {
     return true;
   }
 
-  /** Stop a stream at once (the page pressed Stop: the socket closed with 1000). */
+  /** Stop a stream at once (the page pressed Stop: the socket closed with 1000): players get BYE, outputs end. */
   endNow(name: string): void {
-    this.clearGrace(name);
-    const s = this.streams.get(name);
-    if (!s || this.attached.has(name)) return;
-    this.streams.delete(name);
-    this.endRelayed(name);
-    void this.retire(s);
-  }
-
-  /** Nobody is coming back (Stop): end the relay's stream now rather than after its grace period; players get BYE. */
-  private endRelayed(name: string): void {
-    const relayed = this.o.registry.get(name);
-    if (relayed?.state === 'waiting' && relayed.publisher === undefined) this.o.registry.end(relayed);
-  }
-
-  /** Close a stream that left the map; close() waits for it too, so no ffmpeg outlives the server. */
-  private retire(stream: IngestStream): Promise<void> {
-    const p = stream.close();
-    this.retiring.add(p);
-    const forget = (): void => void this.retiring.delete(p);
-    p.then(forget, forget);
-    return p;
-  }
-
-  private clearGrace(name: string): void {
-    const t = this.graceTimers.get(name);
-    if (t) clearTimeout(t);
-    this.graceTimers.delete(name);
+    if (this.attached.has(name)) return;
+    const stream = this.o.registry.get(name);
+    if (stream?.state === 'waiting' && stream.publisher === undefined) this.o.registry.end(stream);
   }
 
   private send(p: Publisher, m: ServerMessage): void {

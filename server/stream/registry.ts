@@ -19,7 +19,9 @@ export type PublishRefusal = { code: 'in-use'; message: string };
 export type RegistryEvent =
   | { type: 'stream-live'; stream: Stream }
   | { type: 'stream-waiting'; stream: Stream }
-  | { type: 'stream-ended'; stream: Stream };
+  | { type: 'stream-ended'; stream: Stream }
+  /** The keyframe group outgrew the cache: a publisher that can be asked for a keyframe should be. */
+  | { type: 'gop-overflow'; stream: Stream };
 
 export class StreamRegistry {
   private readonly streams = new Map<string, Stream>();
@@ -68,10 +70,11 @@ export class StreamRegistry {
         ...(this.o.now ? { now: this.o.now } : {}),
         ...(this.o.random ? { random: this.o.random } : {}),
         ...(this.o.policy ? { policy: this.o.policy } : {}),
+        onGopOverflow: (s) => this.emit({ type: 'gop-overflow', stream: s }),
       });
       this.streams.set(name, stream);
     }
-    stream.attachPublisher(publisher);
+    stream.attachPublisher(publisher, sdp);
     this.o.logger.info('stream-live', { stream: name, remote: publisher.remote, transport: publisher.transport, readers: stream.readerCount() });
     this.emit({ type: 'stream-live', stream });
     return { ok: true, stream };
@@ -98,6 +101,11 @@ export class StreamRegistry {
   /** End a stream now, skipping its grace period (its browser publisher pressed Stop: nobody is coming back). */
   end(stream: Stream): void {
     if (this.streams.get(stream.name) === stream && stream.state !== 'ended') this.endStream(stream, 'stream-ended');
+  }
+
+  /** Names of the streams in their grace period whose last publisher came over `protocol`. */
+  waiting(protocol: PublisherInfo['protocol']): string[] {
+    return [...this.streams.values()].filter((s) => s.state === 'waiting' && s.source === protocol).map((s) => s.name);
   }
 
   totalReaders(): number {

@@ -109,6 +109,16 @@ export class TrackSamples {
     this.configure();
   }
 
+  /** A returning publisher's description (same codecs): new SDP parameter sets make a new configuration. */
+  updateMedia(media: MediaDescription): void {
+    if (this.codec !== 'h264') return;
+    let changed = false;
+    for (const nal of h264SpropParameterSets(media.fmtp)) changed = this.parameterSet(nal) || changed;
+    if (!changed) return;
+    if (this.sps && this.pps) this.dts?.setParameterSets(this.sps, this.pps);
+    this.configure();
+  }
+
   /** The next unit starts a new run (a new publisher took the stream): video waits for its next keyframe. */
   discontinuity(): void {
     this.waitKeyframe = true;

@@ -50,6 +50,8 @@ export interface StreamOptions {
   policy?: ReaderPolicy;
   /** Bound of the keyframe-group cache; beyond it the cache is dropped until the next keyframe. */
   maxGopBytes?: number;
+  /** Told when the cache overflowed (a keyframe interval longer than the bound): the publisher may be asked for one. */
+  onGopOverflow?: (stream: Stream) => void;
 }
 
 export interface StreamSnapshot {
@@ -70,7 +72,10 @@ const DEFAULT_MAX_GOP_BYTES = 16 * 1024 * 1024;
 
 export class Stream {
   readonly name: string;
-  readonly sdp: SessionDescription;
+  /** The current publisher's description (a returning publisher with the same codecs may bring new parameter sets). */
+  sdp: SessionDescription;
+  /** How the current (or, in the grace period, the last) publisher reached us. */
+  source: PublisherInfo['protocol'] | undefined;
   readonly tracks: StreamTrack[];
   readonly since: number;
   state: StreamState = 'waiting';
@@ -83,6 +88,7 @@ export class Stream {
   private gop: AccessUnit[] = [];
   private gopBytes = 0;
   private readonly maxGopBytes: number;
+  private readonly onGopOverflow: ((stream: Stream) => void) | undefined;
   private readonly readers = new Set<Reader>();
   private readonly meter: RateMeter;
   private readonly videoUnits: RateMeter;
@@ -105,6 +111,7 @@ export class Stream {
     this.now = o.now ?? Date.now;
     this.policy = o.policy ?? DEFAULT_READER_POLICY;
     this.maxGopBytes = o.maxGopBytes ?? DEFAULT_MAX_GOP_BYTES;
+    this.onGopOverflow = o.onGopOverflow;
     this.since = this.now();
     this.meter = new RateMeter(this.now);
     this.videoUnits = new RateMeter(this.now);
@@ -128,8 +135,14 @@ export class Stream {
   }
 
   /** A publisher (new, or returning within the grace period with the same codecs) takes the stream. */
-  attachPublisher(p: PublisherInfo): void {
+  attachPublisher(p: PublisherInfo, sdp: SessionDescription = this.sdp): void {
     this.publisher = p;
+    this.source = p.protocol;
+    if (sdp !== this.sdp) {
+      this.sdp = sdp;
+      // Same codecs (the registry checked), maybe other parameter sets: frame readers get a new configuration.
+      sdp.media.forEach((m, i) => this.samplers?.[i]?.updateMedia(m));
+    }
     this.state = 'live';
     for (const c of this.clocks) c.primed = false;
     // Another encoder: its first frames may refer to pictures the last one made.
@@ -209,6 +222,8 @@ export class Stream {
       const gap = Math.max(1, Math.round(((now - clock.lastAt) * rate) / 1000));
       clock.seqOffset = (clock.lastSeq + 1 - seq) & 0xffff;
       clock.tsOffset = (clock.lastTs + gap - ts) >>> 0;
+      // Its own clock may have started again at 0 (a reloaded page): what readers and outputs see follows on.
+      this.logger.info('timeline-rebased', { track, awayMs: now - clock.lastAt });
     }
     clock.primed = true;
   }
@@ -275,6 +290,7 @@ export class Stream {
       this.logger.warn('gop-cache-overflow', { bytes: this.gopBytes, limit: this.maxGopBytes });
       this.gop = [];
       this.gopBytes = 0;
+      this.onGopOverflow?.(this);
       return;
     }
     this.gop.push(unit);

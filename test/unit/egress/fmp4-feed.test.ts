@@ -50,7 +50,7 @@ interface Run {
 }
 
 /** Feed a capture's RTP (and RTCP) into a Stream at its capture times, with one Fmp4Feed reading it. */
-async function run(name: string, sdpText: string, drop: (seq: number) => boolean = () => false): Promise<Run> {
+async function run(name: string, sdpText: string, drop: (seq: number) => boolean = () => false, kind: 'rtsp' | 'rtmp' = 'rtsp'): Promise<Run> {
   const sdp = parseSdp(sdpText);
   if (!sdp.ok) throw new Error(sdp.error.message);
   let now = 1_000_000;
@@ -59,8 +59,8 @@ async function run(name: string, sdpText: string, drop: (seq: number) => boolean
   const children: RecordingChild[] = [];
   const feed = new Fmp4Feed({
     name: 'cam',
-    url: 'rtsp://127.0.0.1:1/x',
-    kind: 'rtsp',
+    url: kind === 'rtsp' ? 'rtsp://127.0.0.1:1/x' : 'rtmp://127.0.0.1:1/live/x',
+    kind,
     source: stream,
     logger: silentLogger,
     coalesceMs: 0,
@@ -174,5 +174,16 @@ describe('Fmp4Feed: RTP units → fMP4 that ffmpeg reads', () => {
     expect(p.decodeErrors).toBe('');
     expect(p.frames).toBeGreaterThanOrEqual(50 + 5); // the first frames before the loss, then the last two groups whole
     expect(p.frames).toBeLessThan(75);
+  });
+
+  it('RTMP: AAC audio (an AAC camera, Safari) is copied; Opus and G.711 are encoded to AAC (FLV cannot carry them)', async () => {
+    const codecArgs = async (name: string) => {
+      const r = await run(name, loadFixture(name).sdp!, () => false, 'rtmp');
+      const at = r.args.indexOf('-c:a');
+      return r.args.slice(at, at + 2);
+    };
+    expect(await codecArgs('ffmpeg-aac')).toEqual(['-c:a', 'copy']);
+    expect(await codecArgs('ffmpeg-opus')).toEqual(['-c:a', 'aac']);
+    expect(await codecArgs('ffmpeg-pcma')).toEqual(['-c:a', 'aac']);
   });
 });
