@@ -50,6 +50,8 @@ export class RtspConnection {
   private chain: Promise<void> = Promise.resolve();
   private inFlight = 0;
   private closed = false;
+  /** A framing error or too many requests: nothing more is read; the answers owed, then one error, then close. */
+  private failing = false;
   private readonly limits: MessageLimits;
   private readonly requestTimeoutMs: number;
 
@@ -90,7 +92,7 @@ export class RtspConnection {
   }
 
   write(data: Uint8Array): void {
-    if (!this.closed) this.socket.write(data);
+    if (!this.closed && !this.socket.writableEnded) this.socket.write(data);
   }
 
   /** Bytes queued in user space, not yet taken by the kernel. */
@@ -110,11 +112,22 @@ export class RtspConnection {
     this.socket.destroy();
   }
 
+  /**
+   * Close with a TCP reset (SO_LINGER 0), dropping what is queued, in Node and in the kernel. For a peer that stopped
+   * reading: destroy() would leave the socket in FIN-WAIT-1 holding megabytes of unsent data until the kernel gives up
+   * on it; a reset frees them at once, and the peer sees ECONNRESET instead of a clean end.
+   */
+  reset(): void {
+    if (this.socket.destroyed) return;
+    this.socket.resetAndDestroy();
+  }
+
   private onData(chunk: Buffer): void {
+    if (this.failing) return; // the connection is being closed: the rest is not read
     let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = undefined;
     let offset = 0;
-    while (offset < buf.length && !this.closed) {
+    while (offset < buf.length && !this.closed && !this.failing) {
       const view = buf.subarray(offset);
       const r = parseIncoming(view, this.limits);
       if (r.kind === 'more') break;
@@ -128,6 +141,7 @@ export class RtspConnection {
       else if (msg.type === 'request') this.enqueue(msg.request);
       // Responses: we send no requests to clients, so a response is unsolicited; ignore it.
     }
+    if (this.failing) return;
     if (offset < buf.length) {
       buf = buf.subarray(offset);
       if (buf[0] !== DOLLAR && buf.length > MAX_PARTIAL_REQUEST) {
@@ -157,21 +171,30 @@ export class RtspConnection {
     this.partialTimer = undefined;
   }
 
-  /** Framing is lost after a bad message: answer with its status and close this connection only. */
+  /**
+   * Framing is lost after a bad message, or the client sent more than we take: read nothing more, answer the requests
+   * already accepted (in order, as they would have been), then this error, and close this connection only. Logged
+   * once: whatever else the client sends is never parsed.
+   */
   private fail(err: ProtocolError): void {
+    if (this.failing) return;
+    this.failing = true;
     this.logger.warn('bad-request', { code: err.code, status: err.status, message: err.message });
     this.pending = undefined;
     this.clearPartialTimer();
-    const body = Buffer.from(err.message + '\n');
-    this.write(
-      writeResponse({
-        status: err.status,
-        reason: reasonPhrase(err.status),
-        headers: [['Content-Type', 'text/plain'], ['Connection', 'close']],
-        body,
-      }),
-    );
-    this.end();
+    this.socket.pause();
+    const response = writeResponse({
+      status: err.status,
+      reason: reasonPhrase(err.status),
+      headers: [['Content-Type', 'text/plain'], ['Connection', 'close']],
+      body: Buffer.from(err.message + '\n'),
+    });
+    this.chain = this.chain.then(() => {
+      this.write(response);
+      this.end();
+      // Read (and discard, see onData) again, so the client's own close ends the connection at once.
+      if (!this.closed) this.socket.resume();
+    });
   }
 
   /** Frames that follow a request still being handled (RECORD, then RTP at once) wait for it, keeping order. */
@@ -188,7 +211,8 @@ export class RtspConnection {
   /** Requests are answered strictly in order, even when one waits (the delayed 401). */
   private enqueue(req: RtspRequest): void {
     if (this.inFlight >= MAX_PIPELINED) {
-      this.fail(new ProtocolError('too-many-requests', `more than ${MAX_PIPELINED} requests waiting for answers`, 400));
+      // The first MAX_PIPELINED are answered; this one and all after it get one 400 (fail()).
+      this.fail(new ProtocolError('too-many-requests', `more than ${MAX_PIPELINED} requests sent without waiting for answers; the first ${MAX_PIPELINED} were answered`, 400));
       return;
     }
     this.inFlight++;
@@ -200,7 +224,7 @@ export class RtspConnection {
         await this.handle(req);
       } finally {
         this.inFlight--;
-        if (this.inFlight === 0 && !this.closed) this.socket.resume();
+        if (this.inFlight === 0 && !this.closed && !this.failing) this.socket.resume();
       }
     });
   }

@@ -14,11 +14,11 @@ import { checkCredentials, parseAuthorization, wwwAuthenticate } from './auth.ts
 import { RtspConnection, type Handled } from './connection.ts';
 import { writeInterleaved } from './interleaved.ts';
 import { getHeader, reasonPhrase, type Header, type MessageLimits, type RtspRequest } from './message.ts';
-import { codecOf, parseSdp, writeSdp, type SessionDescription } from './sdp.ts';
+import { codecOf, parseSdp, playerSdp, writeSdp, type SessionDescription } from './sdp.ts';
 import { PlayerSink, RtspSession, rtcpBye, udpSend, type TrackTransport } from './session.ts';
 import { parseTransport, writeTransport, type TransportSpec } from './transport.ts';
 import { UdpPortPool } from './udp.ts';
-import { parseTarget, playerTrack, type RtspTarget } from './uri.ts';
+import { parseRequestUri, parseTarget, playerTrack, type RtspTarget } from './uri.ts';
 
 export interface Credential {
   username: string;
@@ -194,6 +194,12 @@ export class RtspServer {
 
   private async handle(conn: RtspConnection, req: RtspRequest): Promise<Respond> {
     if (getHeader(req.headers, 'CSeq') === undefined) return refuse(400, 'missing CSeq header (RFC 2326 §12.17)');
+    // Every request URI is checked as written, whatever the method (uri.ts); "*" is the one other form (RFC 2326 §6.1).
+    // DESCRIBE, ANNOUNCE and SETUP also need it to name a stream (target()).
+    if (req.uri !== '*') {
+      const u = parseRequestUri(req.uri);
+      if (!u.ok) return refuse(u.error.status, u.error.message);
+    }
     const sessionId = getHeader(req.headers, 'Session')?.split(';')[0]?.trim();
     const session = sessionId !== undefined ? this.sessions.get(sessionId) : undefined;
     // OPTIONS may carry a stale Session harmlessly; a keep-alive for a session that is gone must say so (454).
@@ -260,7 +266,12 @@ export class RtspServer {
     const type = getHeader(req.headers, 'Content-Type')?.split(';')[0]?.trim().toLowerCase();
     if (type !== 'application/sdp') return refuse(415, 'ANNOUNCE needs an application/sdp body');
     const parsed = parseSdp(Buffer.from(req.body).toString('utf8'));
-    if (!parsed.ok) return refuse(400, `the SDP could not be read: ${parsed.error.message}`);
+    if (!parsed.ok) {
+      // The reason phrase is what ffmpeg and GStreamer print ("method ANNOUNCE failed: 400 Bad Request (Invalid SDP)");
+      // the body says which line and what is wrong with it.
+      conn.logger.info('publish-refused', { stream: t.value.name, reason: parsed.error.code });
+      return reply(parsed.error.status, [], `the SDP could not be read: ${parsed.error.message}\n`, `${reasonPhrase(parsed.error.status)} (Invalid SDP)`);
+    }
     const sdp = parsed.value;
     if (sdp.media.length === 0) return refuse(400, 'the SDP has no media');
     if (sdp.media.some((m) => !m.proto.startsWith('RTP/'))) return refuse(415, 'only RTP media can be published');
@@ -473,7 +484,9 @@ export class RtspServer {
     if (session.state === 'closed') return;
     if (reason !== 'too-slow') this.sendBye(session);
     this.closeSession(session, reason);
-    if (reason === 'too-slow') session.conn.destroy();
+    // A player too slow to read gets a reset, not a graceful end: a FIN would wait behind megabytes the player is not
+    // reading, in FIN-WAIT-1 with the data held in the kernel.
+    if (reason === 'too-slow') session.conn.reset();
     else session.conn.end();
   }
 
@@ -598,20 +611,6 @@ export class RtspServer {
   private nonceMac(t: string, conn: RtspConnection): string {
     return crypto.createHmac('sha256', this.nonceSecret).update(`${t}|${conn.remoteAddress}`).digest('hex').slice(0, 24);
   }
-}
-
-/** The SDP players get: the publisher's, with our control URLs (trackID=N) and without its direction attributes. */
-export function playerSdp(source: SessionDescription): SessionDescription {
-  return {
-    lines: source.lines.filter((l) => !/^a=(control|range|sendonly|recvonly|sendrecv|inactive)\b/.test(l)).concat(['a=control:*']),
-    control: '*',
-    media: source.media.map((m, i) => ({
-      ...m,
-      port: 0,
-      control: `trackID=${i}`,
-      lines: m.lines.filter((l) => !/^a=(sendonly|recvonly|sendrecv|inactive)\b/.test(l)),
-    })),
-  };
 }
 
 /** Which announced track a publisher's SETUP names (ffmpeg uses "streamid=N", GStreamer "stream=N"). */

@@ -78,6 +78,65 @@ export async function raw(
   return result;
 }
 
+/**
+ * A raw connection that sends requests one at a time and waits for each answer: for request sequences our client
+ * would never write (a TAB in a URI) or that must continue from an answer (the Session of a SETUP). Interleaved
+ * frames are counted, not kept.
+ */
+export class RawConnection {
+  /** Bytes received, answers and interleaved media alike. */
+  bytes = 0;
+  closed = false;
+  error: NodeJS.ErrnoException | undefined;
+  private buf = Buffer.alloc(0);
+  private waiting: Array<(r: RtspResponse) => void> = [];
+
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err: NodeJS.ErrnoException) => (this.error = err));
+    socket.on('close', () => (this.closed = true));
+  }
+
+  static async connect(port: number): Promise<RawConnection> {
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    socket.setNoDelay(true);
+    return new RawConnection(socket);
+  }
+
+  /** Send one request (see requestText) and resolve with its answer. */
+  request(text: string): Promise<RtspResponse> {
+    const answered = new Promise<RtspResponse>((resolve) => this.waiting.push(resolve));
+    this.socket.write(text);
+    return answered;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    // Requests are for before media flows (or after it stopped): while nobody waits for an answer, bytes are only
+    // counted, so a player taking megabytes of RTP stays cheap.
+    if (this.waiting.length === 0 && this.buf.length === 0) return;
+    this.buf = Buffer.concat([this.buf, chunk]);
+    for (;;) {
+      const r = parseIncoming(this.buf);
+      if (r.kind !== 'ok') return;
+      this.buf = this.buf.subarray(r.consumed);
+      if (r.value.type === 'response') this.waiting.shift()?.(r.value.response);
+      if (this.waiting.length === 0) {
+        this.buf = Buffer.alloc(0);
+        return;
+      }
+    }
+  }
+}
+
 /** A complete request as text, with CRLF line ends. */
 export function requestText(method: string, uri: string, headers: Array<[string, string]> = [], body = ''): string {
   const lines = [`${method} ${uri} RTSP/1.0`, ...headers.map(([n, v]) => `${n}: ${v}`)];
