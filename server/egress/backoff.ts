@@ -9,7 +9,12 @@ export interface BackoffOptions {
   resetAfterMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1_000, maxMs: 30_000, resetAfterMs: 30_000 };
+/**
+ * 1 s, 2 s, 4 s, then every 8 s: a platform that comes back after an outage is fed again within 8 s (it was 30 s,
+ * and a 20 s nginx outage took 11.7 s to recover from). A run that delivered frames for 5 s was a real recovery: the
+ * next failure starts again at 1 s (three kill -9s 8 s apart took 1.3, 2.4 and 4.3 s to recover; now ~1 s each).
+ */
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1_000, maxMs: 8_000, resetAfterMs: 5_000 };
 
 export class Backoff {
   readonly #o: BackoffOptions;

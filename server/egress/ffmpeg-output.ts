@@ -14,9 +14,8 @@ import type { Readable, Writable } from 'node:stream';
 import { execa } from 'execa';
 import type { Logger } from '../log.ts';
 import { isValidStreamName } from '../../shared/stream-name.ts';
-import { mergeSegments } from '../../shared/fmp4/merge.ts';
-import type { FragmentInfo } from '../../shared/fmp4/reader.ts';
 import { buildFfmpegArgs, type AacSampleRate } from './argv.ts';
+import { classifyStderrLine, StderrLines } from './ffmpeg-log.ts';
 import { Backoff, DEFAULT_BACKOFF } from './backoff.ts';
 import { maskUrl, OutputUrlError, redactUrl, type OutputKind } from './output-url.ts';
 
@@ -90,13 +89,6 @@ export interface FfmpegOutputOptions {
   backoff?: { initialMs: number; maxMs: number; resetAfterMs?: number };
   /** Bytes queued in ffmpeg's stdin beyond which fragments are dropped until the next keyframe. */
   maxBacklogBytes?: number;
-  /**
-   * Hold fragments this long and hand them to ffmpeg in one write (0, the default: write each at once). Every write
-   * wakes ffmpeg, and waking ~80 times a second (a fragment per frame and per audio packet) costs it more than the
-   * remux itself; see RTMP_COALESCE_MS. Fragments written with what the reader found in them are merged into one
-   * moof+mdat per batch: ffmpeg's mov demuxer also pays, in CPU and in memory it never frees, per moof.
-   */
-  coalesceMs?: number;
   aacSampleRate?: AacSampleRate;
   /** The input's audio is AAC already: an RTMP destination copies it instead of encoding it again. */
   audioIsAac?: boolean;
@@ -129,20 +121,8 @@ export interface OutputSnapshot {
 }
 
 export const DEFAULT_MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
-const MAX_STDERR_LINE = 8 * 1024;
 /** ffmpeg can repeat an error per packet; after this many warn lines per run the rest go to debug. */
 const MAX_WARN_LINES_PER_RUN = 50;
-const FFMPEG_ERROR_LEVELS = new Set(['error', 'fatal', 'panic']);
-// Summary lines that follow the real error and say nothing new (ffmpeg 5.1 prints them after e.g.
-// "av_interleaved_write_frame(): Connection reset by peer" when the server drops the connection).
-const GENERIC_ERRORS = [
-  /^Conversion failed!?$/,
-  /^Error initializing output stream \d+:\d+ --/,
-  /^Error writing trailer of /,
-  /^Error closing file /,
-];
-// Lines ffmpeg 5.1 prints on every start for a browser-style fMP4 input; not worth a warning.
-const BENIGN = [/^Guessed Channel Layout for Input Stream/];
 
 export class FfmpegOutput {
   readonly #o: FfmpegOutputOptions;
@@ -170,12 +150,8 @@ export class FfmpegOutput {
   #preludeAllowance = 0;
   #runningSince: number | undefined;
   #timer: NodeJS.Timeout | undefined;
-  /** Fragments waiting for the batch's one write (coalesceMs). */
-  #batch: Array<{ bytes: Uint8Array; parsed: FragmentInfo | undefined }> = [];
-  #batchBytes = 0;
-  #flushTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
-  #stderrPartial = '';
+  #stderr = new StderrLines();
   #progress = new Map<string, string>();
   #warnLines = 0;
 
@@ -235,12 +211,11 @@ export class FfmpegOutput {
   }
 
   /**
-   * Queue one fragment (moof+mdat), whole or as the chunks of one gathered write (never batched: the caller batched
-   * them). Never blocks, never throws. `keyframe` is true when the fragment
-   * starts with a video sync sample; `parsed` (what parseMediaSegment found in it) lets a batch be merged.
+   * Queue one fragment (moof+mdat), whole or as the chunks of one gathered write (its header, then views of the
+   * samples). Never blocks, never throws. `keyframe` is true when the fragment starts with a video sync sample.
    * The bytes must not be modified afterwards (they are queued as is).
    */
-  write(fragment: Uint8Array | readonly Uint8Array[], keyframe: boolean, parsed?: FragmentInfo): void {
+  write(fragment: Uint8Array | readonly Uint8Array[], keyframe: boolean): void {
     // Without video every fragment is a place ffmpeg can resume from: audio frames stand alone.
     const resumes = keyframe || this.#o.hasVideo === false;
     const child = this.#child;
@@ -248,8 +223,7 @@ export class FfmpegOutput {
     if (!child || this.#closing || (this.#state !== 'starting' && this.#state !== 'running')) return;
     const stdin = child.stdin;
     if (!stdin.writable) return;
-    // What the batch holds is queued for ffmpeg as much as what stdin holds: one bound for both.
-    const backlog = stdin.writableLength + this.#batchBytes;
+    const backlog = stdin.writableLength;
     if (backlog <= this.#maxBacklog) this.#preludeAllowance = 0;
     if (this.#waitingForKeyframe && !resumes) {
       this.#dropped++;
@@ -267,46 +241,13 @@ export class FfmpegOutput {
       this.#waitingForKeyframe = false;
       this.#log.info('egress.backlog_resumed', { droppedFragments: this.#dropped });
     }
-    if (!(fragment instanceof Uint8Array)) {
-      // A fragment as chunks (header, then sample views): corked, they leave in one writev, without a copy.
-      stdin.cork();
-      for (const c of fragment) this.#writeRaw(stdin, c);
-      stdin.uncork();
-      return;
-    }
-    if (!this.#o.coalesceMs) {
+    if (fragment instanceof Uint8Array) {
       this.#writeRaw(stdin, fragment);
       return;
     }
-    this.#batch.push({ bytes: fragment, parsed });
-    this.#batchBytes += fragment.byteLength;
-    this.#flushTimer ??= setTimeout(() => {
-      this.#flushTimer = undefined;
-      this.#flush(stdin);
-    }, this.#o.coalesceMs);
-  }
-
-  /**
-   * One gathered write for the batch: a single merged moof+mdat (its header, then the samples where they lie) when
-   * every fragment came with its parse, else the fragments as they are.
-   */
-  #flush(stdin: Writable): void {
-    const batch = this.#batch;
-    this.#batch = [];
-    this.#batchBytes = 0;
-    if (batch.length === 0 || !stdin.writable) return;
-    let chunks: Uint8Array[] | undefined;
-    if (batch.length > 1 && batch.every((b) => b.parsed !== undefined)) {
-      try {
-        chunks = mergeSegments(batch.map((b) => ({ bytes: b.bytes, parsed: b.parsed! })), batch[batch.length - 1]!.parsed!.lastSequence);
-      } catch (e) {
-        this.#log.error('egress.merge_failed', { message: e instanceof Error ? e.message : String(e) });
-      }
-    }
-    chunks ??= batch.map((b) => b.bytes);
     // Corked, the chunks leave in one writev: no copy of the media, one wake-up of ffmpeg.
     stdin.cork();
-    for (const c of chunks) this.#writeRaw(stdin, c);
+    for (const c of fragment) this.#writeRaw(stdin, c);
     stdin.uncork();
   }
 
@@ -321,9 +262,6 @@ export class FfmpegOutput {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    // What the batch holds goes out before stdin ends.
-    if (this.#child) this.#flush(this.#child.stdin);
-    this.#stopCoalescing();
     const child = this.#child;
     if (child) {
       try {
@@ -357,16 +295,7 @@ export class FfmpegOutput {
     this.#o.onState?.(to, from);
   }
 
-  #stopCoalescing(): void {
-    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
-    this.#flushTimer = undefined;
-    this.#batch = [];
-    this.#batchBytes = 0;
-  }
-
   #launch(): void {
-    // A batch left from the previous run belongs to it: the new run starts from the prelude.
-    this.#stopCoalescing();
     this.#transition('starting');
     this.#progress.clear();
     this.#frames = 0;
@@ -374,7 +303,7 @@ export class FfmpegOutput {
     this.#lastErrorThisRun = undefined;
     this.#runningSince = undefined;
     this.#waitingForKeyframe = false;
-    this.#stderrPartial = '';
+    this.#stderr = new StderrLines();
     const ffmpeg = this.#o.ffmpegPath ?? 'ffmpeg';
     let child: ChildProcessLike;
     try {
@@ -466,42 +395,27 @@ export class FfmpegOutput {
 
   #onStderr(child: ChildProcessLike, chunk: string): void {
     if (child !== this.#child) return;
-    const text = this.#stderrPartial + chunk;
-    const lines = text.split(/\r\n|\n|\r/);
-    let partial = lines.pop() ?? '';
-    if (partial.length > MAX_STDERR_LINE) {
-      lines.push(partial.slice(0, MAX_STDERR_LINE));
-      partial = '';
-    }
-    this.#stderrPartial = partial;
-    for (const line of lines) this.#onLine(line);
+    for (const line of this.#stderr.push(chunk)) this.#onLine(line);
   }
 
   #flushStderr(child: ChildProcessLike): void {
     if (child !== this.#child) return;
-    const rest = this.#stderrPartial;
-    this.#stderrPartial = '';
-    if (rest.length > 0) this.#onLine(rest);
+    for (const line of this.#stderr.end()) this.#onLine(line);
   }
 
   #onLine(raw: string): void {
-    if (raw.length === 0) return;
-    // -progress pipe:2: "key=value" lines, a block ends with "progress=continue|end".
-    const kv = /^([a-z0-9_]+)=(.*)$/.exec(raw);
-    if (kv) {
-      this.#progress.set(kv[1]!, kv[2]!.trim());
-      if (kv[1] === 'progress') this.#onProgress();
+    const line = classifyStderrLine(raw);
+    if (line.kind === 'progress') {
+      this.#progress.set(line.key, line.value);
+      if (line.key === 'progress') this.#onProgress();
       return;
     }
-    const line = parseFfmpegLogLine(redactUrl(raw, this.#o.url));
-    const isError = line.level !== undefined && FFMPEG_ERROR_LEVELS.has(line.level);
-    const text = line.context ? `${line.context}: ${line.message}` : line.message;
-    if (isError && !GENERIC_ERRORS.some((r) => r.test(line.message))) {
+    const text = redactUrl(line.text, this.#o.url);
+    if (line.lastError) {
       this.#lastError = text;
       this.#lastErrorThisRun = text;
     }
-    const benign = BENIGN.some((r) => r.test(line.message));
-    if ((isError || line.level === 'warning') && !benign && this.#warnLines < MAX_WARN_LINES_PER_RUN) {
+    if (line.warn && this.#warnLines < MAX_WARN_LINES_PER_RUN) {
       this.#warnLines++;
       this.#log.warn('egress.ffmpeg', { ffmpegLevel: line.level, line: text });
       if (this.#warnLines === MAX_WARN_LINES_PER_RUN) {
@@ -522,20 +436,6 @@ export class FfmpegOutput {
       this.#log.info('egress.running', { pid: this.#child?.pid, restarts: this.#restarts });
     }
   }
-}
-
-export interface FfmpegLogLine {
-  /** "tcp", "rtmp", "flv" … from "[tcp @ 0x55…]"; the pointer is dropped. */
-  context: string | undefined;
-  /** From -loglevel +level: "error", "warning", "fatal" … */
-  level: string | undefined;
-  message: string;
-}
-
-/** Split a line printed with `-loglevel level+…`: "[tcp @ 0x55d1] [error] Connection refused". */
-export function parseFfmpegLogLine(line: string): FfmpegLogLine {
-  const m = /^(?:\[([^\]@]+?) @ 0x[0-9a-fA-F]+\] )?(?:\[(quiet|panic|fatal|error|warning|info|verbose|debug|trace)\] )?(.*)$/s.exec(line);
-  return { context: m?.[1], level: m?.[2], message: (m?.[3] ?? line).trimEnd() };
 }
 
 /** Resolves true if `p` settles within `ms`, false otherwise; leaves no timer behind. */

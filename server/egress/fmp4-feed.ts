@@ -193,7 +193,6 @@ export class Fmp4Feed implements ReaderSink {
       audioIsAac: audioCodec === 'aac',
       logger: this.o.logger,
       prelude: () => this.prelude(init),
-      coalesceMs: 0,
       ...pick(this.o, ['ffmpegPath', 'spawn', 'now', 'backoff', 'maxBacklogBytes', 'closeGraceMs']),
       // A restart after a failure begins with the cached group, which may be old by then: a fresh keyframe helps.
       // (A first start begins with the keyframe that made the configuration known.)

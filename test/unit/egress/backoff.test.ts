@@ -2,10 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { Backoff, DEFAULT_BACKOFF } from '../../../server/egress/backoff.ts';
 
 describe('Backoff', () => {
-  it('doubles from 1 s up to 30 s', () => {
+  it('doubles from 1 s up to 8 s: a platform that comes back is fed again within seconds', () => {
     const b = new Backoff(DEFAULT_BACKOFF);
     const delays = Array.from({ length: 8 }, () => b.next(0));
-    expect(delays).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
+    expect(delays).toEqual([1_000, 2_000, 4_000, 8_000, 8_000, 8_000, 8_000, 8_000]);
+  });
+
+  it('by default a run of 5 s resets it: ffmpegs killed 8 s apart each come back after 1 s', () => {
+    const b = new Backoff(DEFAULT_BACKOFF);
+    expect([b.next(0), b.next(8_000), b.next(8_000), b.next(8_000)]).toEqual([1_000, 1_000, 1_000, 1_000]);
   });
 
   it('starts over after a run that stayed up for resetAfterMs', () => {

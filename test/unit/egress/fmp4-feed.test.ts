@@ -50,7 +50,7 @@ interface Run {
 }
 
 /** Feed a capture's RTP (and RTCP) into a Stream at its capture times, with one Fmp4Feed reading it. */
-async function run(name: string, sdpText: string, drop: (seq: number) => boolean = () => false, kind: 'rtsp' | 'rtmp' = 'rtsp'): Promise<Run> {
+async function run(name: string, sdpText: string, drop: (seq: number) => boolean = () => false, kind: 'rtsp' | 'rtmp' = 'rtsp', coalesceMs = 0): Promise<Run> {
   const sdp = parseSdp(sdpText);
   if (!sdp.ok) throw new Error(sdp.error.message);
   let now = 1_000_000;
@@ -63,7 +63,7 @@ async function run(name: string, sdpText: string, drop: (seq: number) => boolean
     kind,
     source: stream,
     logger: silentLogger,
-    coalesceMs: 0,
+    coalesceMs,
     spawn: (_file, args) => {
       const c = new RecordingChild(args);
       children.push(c);
@@ -185,5 +185,16 @@ describe('Fmp4Feed: RTP units → fMP4 that ffmpeg reads', () => {
     expect(await codecArgs('ffmpeg-aac')).toEqual(['-c:a', 'copy']);
     expect(await codecArgs('ffmpeg-opus')).toEqual(['-c:a', 'aac']);
     expect(await codecArgs('ffmpeg-pcma')).toEqual(['-c:a', 'aac']);
+  });
+
+  it('batched (RTMP): one moof+mdat per batch, and a keyframe always opens a new one (where a skip resumes)', async () => {
+    const f = loadFixture('ffmpeg-h264-copy');
+    // A window longer than the whole capture: only keyframes (and close) cut the batches.
+    const r = await run('ffmpeg-h264-copy', f.sdp!, () => false, 'rtmp', 60_000);
+    expect(await probe(r.bytes, 'batched.mp4')).toMatchObject({ frames: 75, codec: 'h264', decodeErrors: '' });
+    // The prelude's fragment (the first keyframe), then frames 1-24, 25-49 and 50-74: four moofs.
+    let moofs = 0;
+    for (let at = r.bytes.indexOf('moof'); at >= 0; at = r.bytes.indexOf('moof', at + 4)) moofs++;
+    expect(moofs).toBe(4);
   });
 });
