@@ -1,5 +1,8 @@
 // npm run bench:ingest [-- --publishers 20 --seconds 30 --warmup 8 --old-streams 2 --old-seconds 15 --outputs rtsp+rtmp
-//                         --content noisy]
+//                         --content noisy --source browser]
+//
+// --source rtsp: the same clip published by K ffmpeg RTSP publishers (-c copy, as an IP camera relayed by ffmpeg)
+// instead of browser-style WebSocket publishers; the publishers' own CPU is not the relay's and is not counted.
 //
 // What one browser stream costs the server. K publishers replay a 720p30 H.264 + Opus clip over the page's WebSocket
 // protocol in real time (one moof+mdat per frame); the relay runs as its own process with the built-in RTSP relay (fed
@@ -15,7 +18,7 @@
 // outputs) and with everything the new design ran.
 //
 // Prints one JSON object on stdout and a table on stderr.
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,8 +49,11 @@ const { values } = parseArgs({
     // tone) | testsrc2 (a clean synthetic card and a pure 440 Hz tone in both channels: cheaper for the old design's
     // encoder, and the worst case for ffmpeg's AAC encoder, whose transcode then costs about 4× as much; see clip.ts)
     content: { type: 'string', default: 'noisy' },
+    source: { type: 'string', default: 'browser' },
   },
 });
+if (values.source !== 'browser' && values.source !== 'rtsp') usage('--source must be browser or rtsp');
+const rtspSource = values.source === 'rtsp';
 if (values.content !== 'testsrc2' && values.content !== 'noisy') usage('--content must be testsrc2 or noisy');
 if (values.outputs !== 'rtsp' && values.outputs !== 'rtsp+rtmp') usage('--outputs must be rtsp or rtsp+rtmp');
 const withRtmp = values.outputs === 'rtsp+rtmp';
@@ -69,6 +75,9 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'relaycast-bench-ingest-'));
 let nginx: NginxRtmp | undefined;
 let relay: RelayProcess | undefined;
 const publishers: ClipPublisher[] = [];
+/** --source rtsp: one ffmpeg per stream, publishing the clip over RTSP. */
+const RTSP_PUBLISHER = { reject: false, stdin: 'ignore', cleanup: true, buffer: true } as const;
+const rtspPublishers: Array<ResultPromise<typeof RTSP_PUBLISHER>> = [];
 const readers: FrameCounter[] = [];
 const encoders: OldEncoder[] = [];
 const timers: NodeJS.Timeout[] = [];
@@ -88,17 +97,27 @@ try {
   ]);
   const rtspUrl = (name: string) => `rtsp://127.0.0.1:${relay!.rtspPort}/${name}`;
 
-  // ---- new design: K browser publishers ----
-  log(`starting ${K} publishers...`);
-  for (let i = 0; i < K; i++) {
-    const p = new ClipPublisher({ httpPort: relay.httpPort, stream: `bench-${i}`, clip });
-    await p.start();
-    publishers.push(p);
+  // ---- new design: K browser publishers (or K ffmpeg RTSP publishers) ----
+  log(`starting ${K} ${rtspSource ? 'RTSP (ffmpeg -c copy)' : 'browser-style'} publishers...`);
+  if (rtspSource) {
+    // The clip as one file ffmpeg can loop in real time: H.264 and Opus copied into Matroska.
+    const mkv = path.join(dir, 'clip.mkv');
+    await execa('ffmpeg', ['-hide_banner', '-v', 'error', '-y', '-r', String(FPS), '-i', path.join(dir, 'clip.h264'), '-i', path.join(dir, 'clip.opus'), '-map', '0:v', '-map', '1:a', '-c', 'copy', mkv]);
+    for (let i = 0; i < K; i++) {
+      rtspPublishers.push(execa('ffmpeg', ['-hide_banner', '-v', 'error', '-re', '-stream_loop', '-1', '-i', mkv, '-c', 'copy', '-f', 'rtsp', '-rtsp_transport', 'tcp', rtspUrl(`bench-${i}`)], RTSP_PUBLISHER));
+    }
+    await sleep(2000);
+  } else {
+    for (let i = 0; i < K; i++) {
+      const p = new ClipPublisher({ httpPort: relay.httpPort, stream: `bench-${i}`, clip });
+      await p.start();
+      publishers.push(p);
+    }
+    timers.push(setInterval(() => {
+      const now = performance.now();
+      for (const p of publishers) p.pump(now);
+    }, 4));
   }
-  timers.push(setInterval(() => {
-    const now = performance.now();
-    for (const p of publishers) p.pump(now);
-  }, 4));
   log('attaching one RTSP player per stream...');
   for (let i = 0; i < K; i++) readers.push(await FrameCounter.attach(rtspUrl(`bench-${i}`), FPS));
   log(`warming up ${warmup} s...`);
@@ -108,7 +127,9 @@ try {
   const cpu0 = treeCpuSeconds(relay.pid);
   const sys0 = systemTicks();
   const self0 = process.cpuUsage();
-  const sent0 = publishers.map((p) => p.counters.videoFrames);
+  // An RTSP publisher sends the clip's frame rate in real time: what it sent is FPS × the window.
+  const sentNow = () => (rtspSource ? Array.from({ length: K }, () => Math.round((performance.now() / 1000) * FPS)) : publishers.map((p) => p.counters.videoFrames));
+  const sent0 = sentNow();
   const recv0 = readers.map((r) => r.frames);
   const missing0 = readers.map((r) => r.missing);
   const t0 = performance.now();
@@ -130,8 +151,9 @@ try {
   const sys1 = systemTicks();
   const self1 = process.cpuUsage(self0);
   const wall = (performance.now() - t0) / 1000;
-  const sent1 = publishers.map((p) => p.counters.videoFrames);
+  const sent1 = sentNow();
   for (const p of publishers) p.pause();
+  for (const p of rtspPublishers) p.kill('SIGINT');
   const apiStreams = await fetchStreams(relay.httpPort);
   await sleep(2000); // drain: frames in flight reach the players
   const recv1 = readers.map((r) => r.frames);
@@ -179,7 +201,7 @@ try {
       streamsWithLoss: missingWindow.filter((m, i) => m > 0 || (recvWindow[i] ?? 0) < (sentWindow[i] ?? 0) - 2).length,
       minReceivedShare: round(Math.min(...recvWindow.map((r, i) => r / Math.max(1, sentWindow[i] ?? 0))), 4),
       publisherSkippedFrames: sum(publishers.map((p) => p.counters.skippedFrames)),
-      publisherMaxBufferedBytes: Math.max(...publishers.map((p) => p.counters.maxBufferedBytes)),
+      publisherMaxBufferedBytes: Math.max(0, ...publishers.map((p) => p.counters.maxBufferedBytes)),
       publisherProblems: publishers.filter((p) => p.problem !== undefined).map((p) => p.problem),
     },
     outputs: {
@@ -194,6 +216,7 @@ try {
   log(`new design: ${newDesign.cpu.percentOfOneCorePerStream}% of a core per stream`);
 
   await Promise.all(publishers.map((p) => p.close()));
+  await Promise.allSettled(rtspPublishers);
   await Promise.all(readers.map((r) => r.close()));
   readers.length = 0;
   await sleep(1000);
@@ -277,7 +300,10 @@ try {
       oldSeconds,
       clip: clip.settings,
       clipVideoKbps: Math.round(clip.videoBitsPerSecond / 1000),
-      uplink: `WebSocket, one moof+mdat per video frame, ${AUDIO_PACKETS_PER_FRAGMENT} Opus packets (20 ms each) per audio fragment, as the page sends them`,
+      source: values.source,
+      uplink: rtspSource
+        ? 'RTSP over TCP from one ffmpeg per stream (-re -stream_loop -1 -c copy of the clip: H.264 + Opus), ANNOUNCE/RECORD'
+        : `WebSocket, one moof+mdat per video frame, ${AUDIO_PACKETS_PER_FRAGMENT} Opus packets (20 ms each) per audio fragment, as the page sends them`,
       outputs: values.outputs,
       relay: `node ${serverNodeFlags().join(' ')} --import tsx server/main.ts --log-level warn, own process; outputs: built-in RTSP relay (in-process RTP packetizer)${withRtmp ? ' + rtmp://127.0.0.1/live/{stream} on nginx-rtmp (video copy, Opus→AAC 128k)' : ''}`,
       readers: 'one RTSP/TCP player per stream (test/support/rtsp-client.ts), counting marker bits',
@@ -323,6 +349,8 @@ try {
   for (const t of timers) clearInterval(t);
   await Promise.allSettled(readers.map((r) => r.close()));
   await Promise.allSettled(publishers.map((p) => p.close()));
+  for (const p of rtspPublishers) if (p.exitCode === null) p.kill('SIGKILL');
+  await Promise.allSettled(rtspPublishers);
   await Promise.allSettled(encoders.map((e) => e.stop()));
   await relay?.stop().catch(() => undefined);
   await nginx?.stop().catch(() => undefined);
