@@ -6,13 +6,11 @@
 // gives them with its first keyframe), and starts again with a new init segment when one changes. Each (re)start
 // replays the init segment and the hub's cached keyframe group, so ffmpeg always begins on a keyframe. The hub never
 // waits for it: a backlog over the bound drops fragments until the next keyframe (ffmpeg-output.ts).
-import { buildFragment, type TrackRun } from '../../shared/fmp4/merge.ts';
-import { SAMPLE_FLAGS_NON_SYNC, SAMPLE_FLAGS_SYNC } from '../../shared/fmp4/boxes.ts';
-import { Fmp4Writer, type AudioTrackConfig, type VideoTrackConfig } from '../../shared/fmp4/writer.ts';
 import type { Logger } from '../log.ts';
+import type { Sample, SampleCodec, SampleConfig } from '../protocols/fmp4/sample.ts';
+import { SampleMuxer } from '../protocols/fmp4/sample-muxer.ts';
 import type { AccessUnit } from '../stream/access-unit.ts';
 import type { ReaderEndReason, ReaderSink } from '../stream/reader.ts';
-import type { Sample, SampleCodec, SampleConfig } from '../stream/samples.ts';
 import { FfmpegOutput, type FfmpegOutputOptions, type OutputSnapshot } from './ffmpeg-output.ts';
 import type { OutputKind } from './output-url.ts';
 
@@ -45,40 +43,20 @@ interface FeedTrack {
   /** The hub's track index. */
   index: number;
   role: 'video' | 'audio';
-  /** Track ID in our MP4 (video 1, audio 2; audio 1 alone): what Fmp4Writer gives. */
-  trackId: number;
-  pending: Sample[];
-  /** Decode time of the last sample written in this ffmpeg run; -1 before the first. */
-  lastDts: number;
-  /** Duration given to a run's last sample: the last gap seen, or a codec default. */
-  lastDuration: number;
   configVersion: number;
-}
-
-/** A sample's duration when nothing follows it yet: a frame at 30 fps, an AAC frame, 20 ms of Opus/G.711. */
-function defaultDuration(config: SampleConfig): number {
-  switch (config.codec) {
-    case 'h264':
-      return 3000;
-    case 'aac':
-      return 1024;
-    default:
-      return Math.round(config.clockRate / 50);
-  }
 }
 
 export class Fmp4Feed implements ReaderSink {
   private readonly tracks: FeedTrack[];
   private output: FfmpegOutput | undefined;
+  /** The current ffmpeg's muxer (a new one per run: each run starts from an init segment). */
+  private muxer: SampleMuxer | undefined;
   /** Outputs replaced by a new configuration, still exiting. */
   private readonly retiring = new Set<Promise<void>>();
-  private sequence = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
   private waitingLogged = false;
-  /** Whether the last fragment() began with a video keyframe. */
-  private firstWasKeyframe = false;
   /** The last snapshot of a replaced output: restarts and errors stay visible across a new configuration. */
   private restartsBefore = 0;
 
@@ -87,9 +65,8 @@ export class Fmp4Feed implements ReaderSink {
     const video = o.source.tracks.find((t) => t.codec.kind === 'video' && o.source.sampleCodec(t.index) !== undefined);
     const audio = o.source.tracks.find((t) => t.codec.kind === 'audio' && o.source.sampleCodec(t.index) !== undefined);
     const tracks: FeedTrack[] = [];
-    const make = (index: number, role: 'video' | 'audio', trackId: number): FeedTrack => ({ index, role, trackId, pending: [], lastDts: -1, lastDuration: 0, configVersion: 0 });
-    if (video) tracks.push(make(video.index, 'video', 1));
-    if (audio) tracks.push(make(audio.index, 'audio', video ? 2 : 1));
+    if (video) tracks.push({ index: video.index, role: 'video', configVersion: 0 });
+    if (audio) tracks.push({ index: audio.index, role: 'audio', configVersion: 0 });
     this.tracks = tracks;
   }
 
@@ -119,9 +96,10 @@ export class Fmp4Feed implements ReaderSink {
     // A new ffmpeg's prelude holds this unit when it is in the cached group; otherwise it follows below (audio-only
     // streams have no group), and the decode-time check drops it if the prelude had it.
     if (this.configChanged()) this.restart();
-    if (!this.output) return;
+    const muxer = this.muxer;
+    if (!this.output || !muxer) return;
     if (track.role === 'video' && unit.keyframe) this.flush(); // a keyframe opens a fragment: where a skip resumes
-    track.pending.push(...samples);
+    muxer.add(this.tracks.indexOf(track), samples);
     if (this.o.coalesceMs <= 0) this.flush();
     else this.timer ??= setTimeout(() => {
       this.timer = undefined;
@@ -180,8 +158,15 @@ export class Fmp4Feed implements ReaderSink {
       const done = old.close().finally(() => this.retiring.delete(done));
       this.retiring.add(done);
     }
-    const init = this.initSegment();
-    if (!init) return;
+    const configs = this.tracks.map((t) => this.o.source.sampleConfig(t.index)!);
+    try {
+      // Checked once here; every run of this ffmpeg starts with a muxer for the same configurations.
+      void new SampleMuxer(configs);
+    } catch (e) {
+      this.o.logger.error('egress.init_failed', { message: e instanceof Error ? e.message : String(e) });
+      this.output = undefined;
+      return;
+    }
     const audio = this.tracks.find((t) => t.role === 'audio');
     const audioCodec = audio && this.o.source.sampleConfig(audio.index)!.codec;
     this.output = new FfmpegOutput({
@@ -192,7 +177,7 @@ export class Fmp4Feed implements ReaderSink {
       hasVideo: this.tracks.some((t) => t.role === 'video'),
       audioIsAac: audioCodec === 'aac',
       logger: this.o.logger,
-      prelude: () => this.prelude(init),
+      prelude: () => this.prelude(configs),
       ...pick(this.o, ['ffmpegPath', 'spawn', 'now', 'backoff', 'maxBacklogBytes', 'closeGraceMs']),
       // A restart after a failure begins with the cached group, which may be old by then: a fresh keyframe helps.
       // (A first start begins with the keyframe that made the configuration known.)
@@ -203,76 +188,25 @@ export class Fmp4Feed implements ReaderSink {
     this.output.start();
   }
 
-  private initSegment(): Uint8Array | undefined {
-    let video: VideoTrackConfig | undefined;
-    let audio: AudioTrackConfig | undefined;
-    for (const t of this.tracks) {
-      const c = this.o.source.sampleConfig(t.index)!;
-      t.lastDuration = defaultDuration(c);
-      if (c.codec === 'h264') video = { kind: 'video', codec: 'avc1', avcC: c.avcC, width: c.width, height: c.height, timescale: c.clockRate };
-      else if (c.codec === 'aac') audio = { kind: 'audio', codec: 'mp4a', audioSpecificConfig: c.audioSpecificConfig, channels: c.channels, sampleRate: c.sampleRate, timescale: c.clockRate };
-      else if (c.codec === 'opus') audio = { kind: 'audio', codec: 'opus', channels: c.channels, sampleRate: 48000, timescale: 48000 };
-      else audio = { kind: 'audio', codec: c.codec === 'pcma' ? 'alaw' : 'ulaw', channels: c.channels, sampleRate: c.clockRate, timescale: c.clockRate };
-    }
-    try {
-      return new Fmp4Writer({ ...(video ? { video } : {}), ...(audio ? { audio } : {}) }).initSegment();
-    } catch (e) {
-      this.o.logger.error('egress.init_failed', { message: e instanceof Error ? e.message : String(e) });
-      return undefined;
-    }
-  }
-
   /** What a (re)started ffmpeg gets first: the init segment, then the cached keyframe group as one fragment. */
-  private prelude(init: Uint8Array): Uint8Array[] {
+  private prelude(configs: readonly SampleConfig[]): Uint8Array[] {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.sequence = 0;
-    for (const t of this.tracks) {
-      t.pending = [];
-      t.lastDts = -1;
-    }
+    const muxer = new SampleMuxer(configs);
+    this.muxer = muxer;
     for (const unit of this.o.source.cachedGroup()) {
-      const t = this.tracks.find((x) => x.index === unit.track);
-      const samples = t && this.o.source.samplesOf(unit);
-      if (t && samples) t.pending.push(...samples);
+      const i = this.tracks.findIndex((x) => x.index === unit.track);
+      const samples = i >= 0 ? this.o.source.samplesOf(unit) : null;
+      if (samples) muxer.add(i, samples);
     }
-    return [init, ...this.fragment()];
+    return [muxer.init, ...(muxer.fragment()?.chunks ?? [])];
   }
 
   private flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const output = this.output;
-    const chunks = this.fragment();
-    if (!output || chunks.length === 0) return;
-    const video = this.tracks.find((t) => t.role === 'video');
-    // A fragment ffmpeg can resume from after a skip: it starts with a video keyframe (or there is no video).
-    output.write(chunks, this.firstWasKeyframe || !video);
-  }
-
-  /** The pending samples as one moof+mdat (chunks for one write); [] when none is new. */
-  private fragment(): Uint8Array[] {
-    const runs: TrackRun[] = [];
-    this.firstWasKeyframe = false;
-    for (const t of this.tracks) {
-      const samples = t.pending;
-      t.pending = [];
-      const run: TrackRun = { trackId: t.trackId, entries: [], decodeTimes: [], data: [], bytes: 0 };
-      for (const s of samples) {
-        // ffmpeg's muxers refuse time going back; a sample it already has (the cached group replayed) is not resent.
-        if (s.dts <= t.lastDts) continue;
-        if (t.lastDts >= 0) t.lastDuration = s.dts - t.lastDts;
-        if (run.entries.length === 0 && t.role === 'video') this.firstWasKeyframe = s.keyframe;
-        t.lastDts = s.dts;
-        run.decodeTimes.push(s.dts);
-        run.entries.push({ size: s.data.length, duration: t.lastDuration, flags: s.keyframe ? SAMPLE_FLAGS_SYNC : SAMPLE_FLAGS_NON_SYNC, compositionOffset: s.pts - s.dts });
-        run.data.push(s.data);
-        run.bytes += s.data.length;
-      }
-      runs.push(run);
-    }
-    if (runs.every((r) => r.entries.length === 0)) return [];
-    return buildFragment(runs, ++this.sequence);
+    const fragment = this.muxer?.fragment();
+    if (fragment) this.output?.write(fragment.chunks, fragment.resumable);
   }
 }
 

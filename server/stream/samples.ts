@@ -13,25 +13,10 @@ import { H264DtsExtractor } from '../protocols/rtp/dts-extractor.ts';
 import { H264_NAL } from '../protocols/rtp/h264.ts';
 import { parseRtpHeader, rtpPayload } from '../protocols/rtp/packet.ts';
 import { fmtpParams, h264SpropParameterSets, type CodecInfo, type MediaDescription } from '../rtsp/sdp.ts';
+import type { Sample, SampleCodec, SampleConfig } from '../protocols/fmp4/sample.ts';
 import type { AccessUnit } from './access-unit.ts';
 
-export interface Sample {
-  /** Presentation and decode time in the track's clock rate, on the stream's one timeline (0 = the stream's start). */
-  pts: number;
-  dts: number;
-  keyframe: boolean;
-  /** Sample form: length-prefixed NAL units (4-byte lengths) for H.264, a raw frame for audio. */
-  data: Uint8Array;
-}
-
-/** What an MP4 sample entry needs of a track; `version` changes whenever it does (a new init segment is due). */
-export type SampleConfig =
-  | { codec: 'h264'; clockRate: 90000; avcC: Uint8Array; width: number; height: number; version: number }
-  | { codec: 'aac'; clockRate: number; audioSpecificConfig: Uint8Array; sampleRate: number; channels: number; version: number }
-  | { codec: 'opus'; clockRate: 48000; channels: number; version: number }
-  | { codec: 'pcma' | 'pcmu'; clockRate: number; channels: number; version: number };
-
-export type SampleCodec = SampleConfig['codec'];
+export type { Sample, SampleCodec, SampleConfig } from '../protocols/fmp4/sample.ts';
 
 /** AAC-LC frames are 1024 samples (ISO/IEC 14496-3 §4.5.1.1, frameLengthFlag 0). */
 const AAC_FRAME_SAMPLES = 1024;

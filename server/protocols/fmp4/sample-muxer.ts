@@ -1,0 +1,97 @@
+// Samples → fragmented MP4 for one reader: the init segment from the tracks' configurations (ISO/IEC 14496-12 with
+// 14496-15 avc1, 14496-14 mp4a, Opus in ISOBMFF, QuickTime alaw/ulaw), then moof+mdat fragments of whatever samples
+// were added since the last one, as chunks for one gathered write (the samples are not copied). Decode times must
+// increase per track: a sample at or before the last one written is left out (a keyframe group replayed to a reader
+// that already has part of it). Pure: no I/O, no timers.
+import { SAMPLE_FLAGS_NON_SYNC, SAMPLE_FLAGS_SYNC } from '../../../shared/fmp4/boxes.ts';
+import { buildFragment, type TrackRun } from '../../../shared/fmp4/merge.ts';
+import { Fmp4Writer, type AudioTrackConfig, type VideoTrackConfig } from '../../../shared/fmp4/writer.ts';
+import type { Sample, SampleConfig } from './sample.ts';
+
+interface MuxTrack {
+  trackId: number;
+  video: boolean;
+  pending: Sample[];
+  /** Decode time of the last sample written; -1 before the first. */
+  lastDts: number;
+  /** Duration given to a fragment's last sample: the last gap seen, or a codec default. */
+  lastDuration: number;
+}
+
+export interface MuxedFragment {
+  /** moof + mdat header, then views of the samples. */
+  chunks: Uint8Array[];
+  /** It starts with a video keyframe, or there is no video: a reader that skipped can resume here. */
+  resumable: boolean;
+  bytes: number;
+}
+
+/** A sample's duration when nothing follows it yet: a frame at 30 fps, an AAC frame, 20 ms of Opus/G.711. */
+function defaultDuration(config: SampleConfig): number {
+  switch (config.codec) {
+    case 'h264':
+      return 3000;
+    case 'aac':
+      return 1024;
+    default:
+      return Math.round(config.clockRate / 50);
+  }
+}
+
+export class SampleMuxer {
+  readonly init: Uint8Array;
+  private readonly tracks: MuxTrack[];
+  private sequence = 0;
+
+  /** `configs`: at most one video and one audio track, in that order (track IDs 1 and 2, or 1 alone). */
+  constructor(configs: readonly SampleConfig[]) {
+    let video: VideoTrackConfig | undefined;
+    let audio: AudioTrackConfig | undefined;
+    for (const c of configs) {
+      if (c.codec === 'h264') video = { kind: 'video', codec: 'avc1', avcC: c.avcC, width: c.width, height: c.height, timescale: c.clockRate };
+      else if (c.codec === 'aac') audio = { kind: 'audio', codec: 'mp4a', audioSpecificConfig: c.audioSpecificConfig, channels: c.channels, sampleRate: c.sampleRate, timescale: c.clockRate };
+      else if (c.codec === 'opus') audio = { kind: 'audio', codec: 'opus', channels: c.channels, sampleRate: 48000, timescale: 48000 };
+      else audio = { kind: 'audio', codec: c.codec === 'pcma' ? 'alaw' : 'ulaw', channels: c.channels, sampleRate: c.clockRate, timescale: c.clockRate };
+    }
+    // Throws Fmp4WriterError on a configuration MP4 cannot carry: the caller says so and carries nothing.
+    const writer = new Fmp4Writer({ ...(video ? { video } : {}), ...(audio ? { audio } : {}) });
+    this.init = writer.initSegment();
+    this.tracks = configs.map((c, i) => ({ trackId: i + 1, video: c.codec === 'h264', pending: [], lastDts: -1, lastDuration: defaultDuration(c) }));
+  }
+
+  /** Samples of track `i` (the index in the constructor's `configs`), held until the next fragment(). */
+  add(i: number, samples: readonly Sample[]): void {
+    this.tracks[i]?.pending.push(...samples);
+  }
+
+  /** Whether samples wait for the next fragment(). */
+  hasPending(): boolean {
+    return this.tracks.some((t) => t.pending.length > 0);
+  }
+
+  /** The pending samples as one moof+mdat; undefined when none is new. */
+  fragment(): MuxedFragment | undefined {
+    const runs: TrackRun[] = [];
+    let resumable = !this.tracks.some((t) => t.video);
+    for (const t of this.tracks) {
+      const samples = t.pending;
+      t.pending = [];
+      const run: TrackRun = { trackId: t.trackId, entries: [], decodeTimes: [], data: [], bytes: 0 };
+      for (const s of samples) {
+        if (s.dts <= t.lastDts) continue;
+        if (t.lastDts >= 0) t.lastDuration = s.dts - t.lastDts;
+        if (run.entries.length === 0 && t.video) resumable = s.keyframe;
+        t.lastDts = s.dts;
+        run.decodeTimes.push(s.dts);
+        // ISO/IEC 14496-12 §8.8.8: trun version 1 carries signed composition offsets (pts - dts).
+        run.entries.push({ size: s.data.length, duration: t.lastDuration, flags: s.keyframe ? SAMPLE_FLAGS_SYNC : SAMPLE_FLAGS_NON_SYNC, compositionOffset: s.pts - s.dts });
+        run.data.push(s.data);
+        run.bytes += s.data.length;
+      }
+      runs.push(run);
+    }
+    if (runs.every((r) => r.entries.length === 0)) return undefined;
+    const chunks = buildFragment(runs, ++this.sequence);
+    return { chunks, resumable, bytes: chunks.reduce((n, c) => n + c.length, 0) };
+  }
+}
