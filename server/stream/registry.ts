@@ -12,6 +12,14 @@ export interface RegistryOptions {
   now?: () => number;
   random?: () => number;
   policy?: ReaderPolicy;
+  /** Starts the grace timer (tests pass a fake clock's); returns how to cancel it. Default: setTimeout, unref'd. */
+  setTimer?: (fn: () => void, ms: number) => () => void;
+}
+
+function realTimer(fn: () => void, ms: number): () => void {
+  const t = setTimeout(fn, ms);
+  t.unref();
+  return () => clearTimeout(t);
 }
 
 export type PublishRefusal = { code: 'in-use'; message: string };
@@ -25,7 +33,8 @@ export type RegistryEvent =
 
 export class StreamRegistry {
   private readonly streams = new Map<string, Stream>();
-  private readonly graceTimers = new Map<Stream, NodeJS.Timeout>();
+  /** Cancels the grace timer of a stream in its grace period. */
+  private readonly graceTimers = new Map<Stream, () => void>();
   private readonly listeners = new Set<(e: RegistryEvent) => void>();
 
   constructor(private readonly o: RegistryOptions) {}
@@ -90,12 +99,11 @@ export class StreamRegistry {
     }
     this.o.logger.info('stream-waiting', { stream: stream.name, graceMs: this.o.graceMs, readers: stream.readerCount() });
     this.emit({ type: 'stream-waiting', stream });
-    const timer = setTimeout(() => {
+    const cancel = (this.o.setTimer ?? realTimer)(() => {
       this.graceTimers.delete(stream);
       if (stream.state === 'waiting') this.endStream(stream, 'stream-ended');
     }, this.o.graceMs);
-    timer.unref();
-    this.graceTimers.set(stream, timer);
+    this.graceTimers.set(stream, cancel);
   }
 
   /** End a stream now, skipping its grace period (its browser publisher pressed Stop: nobody is coming back). */
@@ -134,8 +142,7 @@ export class StreamRegistry {
   }
 
   private clearGrace(stream: Stream): void {
-    const t = this.graceTimers.get(stream);
-    if (t) clearTimeout(t);
+    this.graceTimers.get(stream)?.();
     this.graceTimers.delete(stream);
   }
 
