@@ -30,18 +30,26 @@ export function canConnect(port: number): Promise<boolean> {
   });
 }
 
+export interface RelayProcessOptions {
+  startTimeoutMs?: number;
+  /** Node flags after `--import tsx`, so they may name TypeScript: e.g. ['--import', '/abs/bench/soak-probe.ts']. */
+  nodeFlags?: string[];
+  /** Extra environment for the relay (on top of ours). */
+  env?: Record<string, string>;
+}
+
 /**
  * Start the relay on 127.0.0.1 and wait until its HTTP port answers (it listens on RTSP first, may build the page
  * with Vite, then opens HTTP). `flags` are extra server flags, e.g. ['--output', 'rtmp://…/{stream}'].
  */
-export async function startRelayProcess(flags: string[] = [], o: { startTimeoutMs?: number } = {}): Promise<RelayProcess> {
+export async function startRelayProcess(flags: string[] = [], o: RelayProcessOptions = {}): Promise<RelayProcess> {
   const httpPort = await freePort();
   let rtspPort = await freePort();
   while (rtspPort === httpPort) rtspPort = await freePort();
-  const args = [...serverNodeFlags(), ...extraNodeFlags(), '--import', 'tsx', 'server/main.ts', '--host', '127.0.0.1', '--http-port', String(httpPort), '--rtsp-port', String(rtspPort), '--log-level', 'warn', ...flags];
+  const args = [...serverNodeFlags(), ...extraNodeFlags(), '--import', 'tsx', ...(o.nodeFlags ?? []), 'server/main.ts', '--host', '127.0.0.1', '--http-port', String(httpPort), '--rtsp-port', String(rtspPort), '--log-level', 'warn', ...flags];
   // With extra Node flags (a profiler, --trace-gc), what they print goes to our stderr, never into the JSON on stdout.
   const stdout = extraNodeFlags().length > 0 ? process.stderr : 'ignore';
-  const child = execa(process.execPath, args, { reject: false, stdin: 'ignore', stdout, stderr: 'pipe', buffer: false, cleanup: true });
+  const child = execa(process.execPath, args, { reject: false, stdin: 'ignore', stdout, stderr: 'pipe', buffer: false, cleanup: true, ...(o.env ? { env: o.env } : {}) });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start the relay process');
   let stderr = '';
