@@ -59,6 +59,8 @@ export class Fmp4Feed implements ReaderSink {
   private waitingLogged = false;
   /** The last snapshot of a replaced output: restarts and errors stay visible across a new configuration. */
   private restartsBefore = 0;
+  /** Why this destination cannot carry the stream (no ffmpeg runs), in words for the API and the page. */
+  problem: string | undefined;
 
   constructor(private readonly o: Fmp4FeedOptions) {
     // The first video and the first audio track whose codec MP4 carries (configurations may come later, in band).
@@ -159,6 +161,14 @@ export class Fmp4Feed implements ReaderSink {
       this.retiring.add(done);
     }
     const configs = this.tracks.map((t) => this.o.source.sampleConfig(t.index)!);
+    if (this.o.kind === 'rtmp' && configs.some((c) => c.codec === 'h265')) {
+      // ffmpeg 5.1's FLV muxer has no HEVC (no enhanced RTMP), and video is never re-encoded.
+      this.problem = 'H.265 video cannot be restreamed over RTMP (FLV in ffmpeg 5.1 carries H.264 only); use an rtsp:// destination';
+      this.o.logger.error('egress.unsupported', { message: this.problem });
+      this.output = undefined;
+      return;
+    }
+    this.problem = undefined;
     try {
       // Checked once here; every run of this ffmpeg starts with a muxer for the same configurations.
       void new SampleMuxer(configs);

@@ -8,9 +8,13 @@
 import { avcCFromParameterSets, parseSps } from '../../shared/fmp4/avc.ts';
 import { findSenderReport } from '../protocols/rtp/rtcp.ts';
 import { depacketizeAac, depacketizeG711, depacketizeOpus, parseAacFmtp, type AacHbrParams } from '../protocols/rtp/depacketize-audio.ts';
+import { hvcCFromParameterSets, parseHevcSps } from '../../shared/fmp4/hevc.ts';
 import { depacketizeH264, lengthPrefixed } from '../protocols/rtp/depacketize-h264.ts';
-import { H264DtsExtractor } from '../protocols/rtp/dts-extractor.ts';
+import { depacketizeH265 } from '../protocols/rtp/depacketize-h265.ts';
+import type { Depacketized } from '../protocols/rtp/depacketized.ts';
+import { H264DtsExtractor, H265DtsExtractor, type DtsResult } from '../protocols/rtp/dts-extractor.ts';
 import { H264_NAL } from '../protocols/rtp/h264.ts';
+import { H265_NAL } from '../protocols/rtp/h265.ts';
 import { parseRtpHeader, rtpPayload } from '../protocols/rtp/packet.ts';
 import { fmtpParams, h264SpropParameterSets, type CodecInfo, type MediaDescription } from '../rtsp/sdp.ts';
 import type { Sample, SampleCodec, SampleConfig } from '../protocols/fmp4/sample.ts';
@@ -26,6 +30,8 @@ export function sampleCodecOf(codec: CodecInfo): SampleCodec | undefined {
   switch (codec.codec) {
     case 'H264':
       return 'h264';
+    case 'H265':
+      return 'h265';
     case 'MPEG4-GENERIC':
       return 'aac';
     case 'OPUS':
@@ -37,6 +43,73 @@ export function sampleCodecOf(codec: CodecInfo): SampleCodec | undefined {
     default:
       return undefined;
   }
+}
+
+type ParameterSet = 'vps' | 'sps' | 'pps';
+
+/** What differs between H.264 and H.265 for a frame reader: NAL unit roles, depacketizing, parameter sets, config. */
+interface VideoCodec {
+  depacketize(payloads: readonly Uint8Array[]): Depacketized<Uint8Array[]>;
+  /** A parameter set, a NAL unit samples leave out (access unit delimiters), or picture data. */
+  role(nal: Uint8Array): ParameterSet | 'drop' | 'keep';
+  /** The parameter sets an SDP gives (RFC 6184 §8.1 sprop-parameter-sets; RFC 7798 §7.1 sprop-vps/-sps/-pps). */
+  sprops(fmtp: string | undefined): Uint8Array[];
+  extractor(): { extract(nalus: readonly Uint8Array[], pts: number): DtsResult; reset(): void };
+  config(sets: ReadonlyMap<ParameterSet, Uint8Array>, version: number): SampleConfig | string | undefined;
+}
+
+const H264: VideoCodec = {
+  depacketize: (p) => depacketizeH264(p),
+  role: (nal) => {
+    const type = nal[0]! & 0x1f;
+    return type === H264_NAL.sps ? 'sps' : type === H264_NAL.pps ? 'pps' : type === H264_NAL.aud ? 'drop' : 'keep';
+  },
+  sprops: (fmtp) => h264SpropParameterSets(fmtp),
+  extractor: () => new H264DtsExtractor(),
+  config: (sets, version) => {
+    const spsNal = sets.get('sps');
+    const ppsNal = sets.get('pps');
+    if (!spsNal || !ppsNal) return undefined;
+    const sps = parseSps(spsNal);
+    const avcC = avcCFromParameterSets(spsNal, ppsNal);
+    if (!sps.ok || !avcC) return sps.ok ? 'the SPS is too short' : `the SPS does not parse: ${sps.message}`;
+    return { codec: 'h264', clockRate: 90000, avcC, width: sps.value.width, height: sps.value.height, version };
+  },
+};
+
+const H265: VideoCodec = {
+  depacketize: (p) => depacketizeH265(p),
+  role: (nal) => {
+    const type = (nal[0]! >> 1) & 0x3f;
+    return type === H265_NAL.vps ? 'vps' : type === H265_NAL.sps ? 'sps' : type === H265_NAL.pps ? 'pps' : type === H265_NAL.aud ? 'drop' : 'keep';
+  },
+  sprops: (fmtp) => {
+    const params = fmtpParams(fmtp);
+    return ['sprop-vps', 'sprop-sps', 'sprop-pps'].flatMap((k) => base64List(params.get(k)));
+  },
+  extractor: () => new H265DtsExtractor(),
+  config: (sets, version) => {
+    const vps = sets.get('vps');
+    const spsNal = sets.get('sps');
+    const pps = sets.get('pps');
+    if (!vps || !spsNal || !pps) return undefined;
+    const sps = parseHevcSps(spsNal);
+    const hvcC = hvcCFromParameterSets(vps, spsNal, pps);
+    if (!sps.ok) return `the SPS does not parse: ${sps.message}`;
+    if (!hvcC.ok) return hvcC.message;
+    return { codec: 'h265', clockRate: 90000, hvcC: hvcC.value, width: sps.value.width, height: sps.value.height, version };
+  },
+};
+
+/** Base64 NAL units, comma-separated; what is not base64 is skipped rather than decoded as garbage. */
+function base64List(value: string | undefined): Uint8Array[] {
+  if (value === undefined) return [];
+  return value
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => /^[A-Za-z0-9+/]+={0,2}$/.test(v))
+    .map((v) => new Uint8Array(Buffer.from(v, 'base64')))
+    .filter((n) => n.length > 0);
 }
 
 /** Where a track's RTP clock meets the stream's timeline; fixed once, at the first sample made. */
@@ -58,8 +131,9 @@ export class TrackSamples {
   readonly clockRate: number;
   private config: SampleConfig | undefined;
   private version = 0;
-  private sps: Uint8Array | undefined;
-  private pps: Uint8Array | undefined;
+  /** Video: the parameter sets held (from the SDP, replaced by those in band). */
+  private readonly sets = new Map<ParameterSet, Uint8Array>();
+  private readonly video: VideoCodec | undefined;
   private readonly aac: AacHbrParams | undefined;
   /** Last RTP time seen (32-bit) and its unwrapped value. */
   private lastTs = -1;
@@ -68,8 +142,8 @@ export class TrackSamples {
   private lastIndex = -1;
   /** Video only: a unit was lost, so nothing is made until the next keyframe. */
   private waitKeyframe = true;
-  /** H.264 from RTP: decode times from the bitstream (B-frames arrive in decode order with presentation times). */
-  private readonly dts: H264DtsExtractor | undefined;
+  /** Video from RTP: decode times from the bitstream (B-frames arrive in decode order with presentation times). */
+  private readonly dts: ReturnType<VideoCodec['extractor']> | undefined;
   /** Why the last unit gave no sample, for logs and tests. */
   lastProblem: string | undefined;
 
@@ -82,10 +156,11 @@ export class TrackSamples {
   ) {
     this.codec = codec;
     this.clockRate = info.clockRate;
-    this.dts = codec === 'h264' ? new H264DtsExtractor() : undefined;
-    if (codec === 'h264') {
-      for (const nal of h264SpropParameterSets(media.fmtp)) this.parameterSet(nal);
-      if (this.sps && this.pps) this.dts!.setParameterSets(this.sps, this.pps);
+    this.video = codec === 'h264' ? H264 : codec === 'h265' ? H265 : undefined;
+    this.dts = this.video?.extractor();
+    if (this.video) {
+      // The extractor takes parameter sets in band; the SDP's go ahead of the first unit (see make).
+      for (const nal of this.video.sprops(media.fmtp)) this.parameterSet(nal);
     } else if (codec === 'aac') {
       const p = parseAacFmtp(media.fmtp ?? '');
       this.aac = p.ok ? p.value : undefined;
@@ -96,12 +171,10 @@ export class TrackSamples {
 
   /** A returning publisher's description (same codecs): new SDP parameter sets make a new configuration. */
   updateMedia(media: MediaDescription): void {
-    if (this.codec !== 'h264') return;
+    if (!this.video) return;
     let changed = false;
-    for (const nal of h264SpropParameterSets(media.fmtp)) changed = this.parameterSet(nal) || changed;
-    if (!changed) return;
-    if (this.sps && this.pps) this.dts?.setParameterSets(this.sps, this.pps);
-    this.configure();
+    for (const nal of this.video.sprops(media.fmtp)) changed = this.parameterSet(nal) || changed;
+    if (changed) this.configure();
   }
 
   /** The next unit starts a new run (a new publisher took the stream): video waits for its next keyframe. */
@@ -129,14 +202,15 @@ export class TrackSamples {
     const continuous = unit.index === this.lastIndex + 1;
     this.lastIndex = unit.index;
     const rtp = this.unwrap(unit.timestamp);
-    if (this.codec === 'h264') {
+    if (this.video) {
       if (unit.lost || !continuous) this.waitKeyframe = true;
       if (this.waitKeyframe && !unit.keyframe) return this.fail(unit.lost ? 'a packet was lost: waiting for the next keyframe' : 'waiting for a keyframe');
-      const nalus = this.h264Nalus(unit);
+      const nalus = this.videoNalus(this.video, unit);
       if (!nalus) return null;
-      if (!this.config) return this.fail('no SPS/PPS yet (neither in the SDP nor in band)');
+      if (!this.config) return this.fail('no parameter sets yet (neither in the SDP nor in band)');
       const pts = this.pts(unit, rtp);
-      const picture = unit.sample ?? lengthPrefixed(nalus.filter(isPictureData));
+      const video = this.video;
+      const picture = unit.sample ?? lengthPrefixed(nalus.filter((n) => video.role(n) === 'keep'));
       if (picture.length === 0) return this.fail('an access unit with parameter sets only');
       // A browser's sample (unit.sample) never has B-frames (WebCodecs realtime): its decode time is its presentation time.
       const dts = unit.sample ? pts : this.decodeTime(nalus, pts, unit.keyframe);
@@ -166,13 +240,15 @@ export class TrackSamples {
     return null;
   }
 
-  /** The decode time of an H.264 access unit (see dts-extractor.ts); undefined, with waitKeyframe set, when unknown. */
+  /** The decode time of a video access unit (see dts-extractor.ts); undefined, with waitKeyframe set, when unknown. */
   private decodeTime(nalus: readonly Uint8Array[], pts: number, keyframe: boolean): number | undefined {
-    let d = this.dts!.extract(nalus, pts);
+    // At a keyframe the extractor is handed the held parameter sets first: a sender that puts them only in the SDP.
+    const withSets = keyframe ? [...this.sets.values(), ...nalus] : nalus;
+    let d = this.dts!.extract(withSets, pts);
     // A keyframe whose time goes back (a publisher that restarted its clock) starts a new timeline.
     if (!d.ok && keyframe) {
       this.dts!.reset();
-      d = this.dts!.extract(nalus, pts);
+      d = this.dts!.extract(withSets, pts);
     }
     if (d.ok) return d.dts;
     this.waitKeyframe = true;
@@ -180,61 +256,47 @@ export class TrackSamples {
     return undefined;
   }
 
-  /** The NAL units of an H.264 unit, taking in-band SPS/PPS into the configuration. */
-  private h264Nalus(unit: AccessUnit): Uint8Array[] | undefined {
-    let nalus: Uint8Array[];
-    if (unit.sample) {
-      // The relay feed's sample: 4-byte lengths (the page's avcC), parameter sets in the SDP. Nothing to parse.
-      return [];
-    }
+  /** The NAL units of a video unit, taking in-band parameter sets into the configuration. */
+  private videoNalus(video: VideoCodec, unit: AccessUnit): Uint8Array[] | undefined {
+    // The relay feed's sample: 4-byte lengths (the page's avcC), parameter sets in the SDP. Nothing to parse.
+    if (unit.sample) return [];
     const payloads: Uint8Array[] = [];
     for (const p of unit.packets) {
       const payload = payloadOf(p);
       if (!payload) return this.fail('not an RTP packet') ?? undefined;
       payloads.push(payload);
     }
-    const r = depacketizeH264(payloads);
+    const r = video.depacketize(payloads);
     if (!r.ok) {
       this.waitKeyframe = true;
       return this.fail(r.error.message) ?? undefined;
     }
-    nalus = r.value;
     let changed = false;
-    for (const n of nalus) {
-      const type = n[0]! & 0x1f;
-      if (type === H264_NAL.sps || type === H264_NAL.pps) changed = this.parameterSet(n) || changed;
-    }
+    for (const n of r.value) if (video.role(n) !== 'keep' && video.role(n) !== 'drop') changed = this.parameterSet(n) || changed;
     if (changed) this.configure();
-    return nalus;
+    return r.value;
   }
 
-  /** Keeps an SPS or PPS; true when it differs from the one held. */
+  /** Keeps a parameter set; true when it differs from the one held. */
   private parameterSet(nal: Uint8Array): boolean {
-    const type = nal[0]! & 0x1f;
-    const held = type === H264_NAL.sps ? this.sps : type === H264_NAL.pps ? this.pps : undefined;
-    if (type !== H264_NAL.sps && type !== H264_NAL.pps) return false;
+    const role = this.video?.role(nal);
+    if (role !== 'vps' && role !== 'sps' && role !== 'pps') return false;
+    const held = this.sets.get(role);
     if (held && Buffer.compare(held, nal) === 0) return false;
-    const copy = new Uint8Array(nal); // the packet's buffer is shared with players; keep our own
-    if (type === H264_NAL.sps) this.sps = copy;
-    else this.pps = copy;
+    this.sets.set(role, new Uint8Array(nal)); // the packet's buffer is shared with players; keep our own
     return true;
   }
 
   private configure(): void {
     const version = ++this.version;
     const channels = this.info.channels ?? 1;
+    if (this.video) {
+      const c = this.video.config(this.sets, version);
+      if (typeof c === 'string') this.lastProblem = c;
+      else if (c) this.config = c;
+      return;
+    }
     switch (this.codec) {
-      case 'h264': {
-        if (!this.sps || !this.pps) return;
-        const sps = parseSps(this.sps);
-        const avcC = avcCFromParameterSets(this.sps, this.pps);
-        if (!sps.ok || !avcC) {
-          this.lastProblem = sps.ok ? 'the SPS is too short' : `the SPS does not parse: ${sps.message}`;
-          return;
-        }
-        this.config = { codec: 'h264', clockRate: 90000, avcC, width: sps.value.width, height: sps.value.height, version };
-        return;
-      }
       case 'aac': {
         const asc = this.aac?.config;
         if (!asc || asc.length < 2) {
@@ -250,7 +312,8 @@ export class TrackSamples {
         this.config = { codec: 'opus', clockRate: 48000, channels: stereo ? 2 : 1, version };
         return;
       }
-      default:
+      case 'pcma':
+      case 'pcmu':
         this.config = { codec: this.codec, clockRate: this.clockRate, channels, version };
     }
   }
@@ -270,16 +333,6 @@ export class TrackSamples {
     if (!this.anchor) this.anchor = { rtp, ms: this.timeline.origin(this.track, unit, rtp, this.clockRate) };
     return Math.round((this.anchor.ms * this.clockRate) / 1000) + (rtp - this.anchor.rtp);
   }
-}
-
-/**
- * NAL units a sample keeps: not SPS/PPS (the configuration carries them, and a change makes a new init segment; a
- * sender may repeat them mid-picture, as GStreamer's rtph264pay does before a second IDR slice) and not access unit
- * delimiters (ISO/IEC 14496-15 §5.3.1: not stored in avc1 samples).
- */
-function isPictureData(nal: Uint8Array): boolean {
-  const type = nal[0]! & 0x1f;
-  return type !== H264_NAL.sps && type !== H264_NAL.pps && type !== H264_NAL.aud;
 }
 
 /** The payload of a unit's first packet (audio units are one packet). */

@@ -219,6 +219,43 @@ export function avc1(avcC: Uint8Array, width: number, height: number): Uint8Arra
   return box('avc1', w.bytes, box('avcC', avcC));
 }
 
+/**
+ * ISO/IEC 14496-15 §8.4.1 HEVC sample entries: the §8.5.2.2 VisualSampleEntry fields (the same as avc1's) followed by
+ * the hvcC box (HEVCConfigurationBox) holding the HEVCDecoderConfigurationRecord (§8.3.3.1) as is.
+ * 'hvc1': every parameter set is in the hvcC (its parameter set arrays have array_completeness 1);
+ * 'hev1': parameter sets may also, or only, travel in the samples. ffmpeg 5.1 writes 'hev1' unless told `-tag:v hvc1`;
+ * Apple's players (Safari, QuickTime, AVFoundation) want 'hvc1'.
+ */
+export function hevcSampleEntry(type: 'hvc1' | 'hev1', hvcC: Uint8Array, width: number, height: number): Uint8Array {
+  // The same fields as avc1() writes; kept as a copy so the avc1 builder stays exactly as it was.
+  const w = new ByteWriter(78)
+    .zeros(6) // SampleEntry reserved
+    .u16(1) // data_reference_index
+    .u16(0) // pre_defined
+    .u16(0) // reserved
+    .zeros(12) // pre_defined
+    .u16(width)
+    .u16(height)
+    .u32(0x0048_0000) // horizresolution 72 dpi
+    .u32(0x0048_0000) // vertresolution 72 dpi
+    .u32(0) // reserved
+    .u16(1) // frame_count
+    .zeros(32) // compressorname: a Pascal string, empty
+    .u16(0x0018) // depth: colour, no alpha
+    .i16(-1); // pre_defined
+  return box(type, w.bytes, box('hvcC', hvcC));
+}
+
+/** The 'hvc1' sample entry: parameter sets only in the hvcC. */
+export function hvc1(hvcC: Uint8Array, width: number, height: number): Uint8Array {
+  return hevcSampleEntry('hvc1', hvcC, width, height);
+}
+
+/** The 'hev1' sample entry: parameter sets may also be in band. */
+export function hev1(hvcC: Uint8Array, width: number, height: number): Uint8Array {
+  return hevcSampleEntry('hev1', hvcC, width, height);
+}
+
 /** ISO/IEC 14496-12 §12.2.3.2 AudioSampleEntry (version 0) fields, without the codec's child boxes. */
 function audioSampleEntryFields(channels: number, sampleRate: number, sampleSize = 16): Uint8Array {
   return new ByteWriter(28)

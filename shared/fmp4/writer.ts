@@ -12,6 +12,7 @@ import {
   ftyp,
   g711SampleEntry,
   hdlr,
+  hvc1,
   mdatHeader,
   mdhd,
   mfhd,
@@ -30,16 +31,29 @@ import {
   type TrunSample,
 } from './boxes.ts';
 
-export type VideoTrackConfig = {
-  kind: 'video';
-  codec: 'avc1';
-  /** AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.3.3.1), as WebCodecs gives in decoderConfig.description. */
-  avcC: Uint8Array;
-  width: number;
-  height: number;
-  /** Ticks per second of `timestamp`, `duration` and `compositionOffset`, e.g. 90000. */
-  timescale: number;
-};
+export type VideoTrackConfig =
+  | {
+      kind: 'video';
+      codec: 'avc1';
+      /** AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.3.3.1), as WebCodecs gives in decoderConfig.description. */
+      avcC: Uint8Array;
+      width: number;
+      height: number;
+      /** Ticks per second of `timestamp`, `duration` and `compositionOffset`, e.g. 90000. */
+      timescale: number;
+    }
+  | {
+      kind: 'video';
+      /** H.265 in an 'hvc1' sample entry (ISO/IEC 14496-15 §8.4.1): samples are 4-byte length-prefixed NAL units. */
+      codec: 'hvc1';
+      /** HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 §8.3.3.1), e.g. from hvcCFromParameterSets (hevc.ts), with
+       *  every parameter set in it: 'hvc1' samples should carry none in band (array_completeness 1). */
+      hvcC: Uint8Array;
+      width: number;
+      height: number;
+      /** Ticks per second of `timestamp`, `duration` and `compositionOffset`, e.g. 90000. */
+      timescale: number;
+    };
 
 export type AudioTrackConfig =
   | {
@@ -148,14 +162,17 @@ export class Fmp4Writer {
     // ISO/IEC 14496-12 §4.3 ftyp with brands from Annex E: iso5/iso6 are the brands that bring in the movie-fragment
     // features used here (default-base-is-moof, tfdt, trun version 1); isom and mp41 let generic MP4 readers in; avc1
     // announces AVC video stored per ISO/IEC 14496-15. ffmpeg writes 'iso5' + [iso5, iso6, mp41] for the same layout.
+    // No codec brand for HEVC: ffmpeg 5.1 writes the same iso5 + [iso5, iso6, mp41] for an hvc1 or hev1 track
+    // (test/fixtures/fmp4/ffmpeg-frag-hevc.mp4; hevc.test.ts checks it).
     const brands = ['iso6', 'iso5', 'isom', 'mp41'];
-    if (this.video) brands.push('avc1');
+    if (this.video?.codec === 'avc1') brands.push('avc1');
     const traks: Uint8Array[] = [];
     const trexes: Uint8Array[] = [];
     if (this.video && this.tracks.video) {
       const v = this.video;
       const id = this.tracks.video.id;
-      traks.push(trak(id, false, v.width, v.height, v.timescale, 'vide', 'VideoHandler', vmhd(), avc1(v.avcC, v.width, v.height)));
+      const entry = v.codec === 'avc1' ? avc1(v.avcC, v.width, v.height) : hvc1(v.hvcC, v.width, v.height);
+      traks.push(trak(id, false, v.width, v.height, v.timescale, 'vide', 'VideoHandler', vmhd(), entry));
       trexes.push(trex(id));
     }
     if (this.audio && this.tracks.audio) {
@@ -257,6 +274,13 @@ function checkVideo(v: VideoTrackConfig): void {
   for (const [name, n] of [['width', v.width], ['height', v.height]] as const) {
     // VisualSampleEntry width/height are 16-bit (ISO/IEC 14496-12 §8.5.2.2).
     if (!Number.isInteger(n) || n <= 0 || n > 0xffff) throw new Fmp4WriterError('bad-config', `Video ${name} must be 1..65535, not ${n}.`);
+  }
+  if (v.codec === 'hvc1') {
+    // ISO/IEC 14496-15 §8.3.3.1: 23 bytes of fields before the arrays; configurationVersion 1.
+    if (v.hvcC.length < 23 || v.hvcC[0] !== 1) {
+      throw new Fmp4WriterError('bad-config', 'The hvcC is not an HEVCDecoderConfigurationRecord (23+ bytes, configurationVersion 1); build it with hvcCFromParameterSets.');
+    }
+    return;
   }
   if (v.avcC.length < 7 || v.avcC[0] !== 1) {
     throw new Fmp4WriterError('bad-config', 'The avcC is not an AVCDecoderConfigurationRecord (configurationVersion must be 1); pass decoderConfig.description from an encoder in "avc" format.');

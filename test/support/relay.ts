@@ -1,5 +1,6 @@
 // Start a real relay on port 0 and real ffmpeg publishers against it, for integration tests.
 import { execa, type ResultPromise } from 'execa';
+import { readFileSync } from 'node:fs';
 import { parseConfig, type Config } from '../../server/config.ts';
 import { createLogger } from '../../server/log.ts';
 import { startRelay, type Relay, type RelayOverrides } from '../../server/main.ts';
@@ -21,7 +22,8 @@ export async function startTestRelay(flags: string[] = [], overrides: RelayOverr
   // Each relay in a test run gets its own slice of UDP ports, so parallel relays never fight over a pair.
   const udp = `${udpBase}-${udpBase + 199}`;
   udpBase = udpBase + 200 > 60000 ? 30000 : udpBase + 200;
-  const parsed = parseConfig(['--host', '127.0.0.1', '--rtsp-port', '0', '--http-port', '0', '--udp-ports', udp, ...flags]);
+  // --config FILE works too (per-stream outputs need it).
+  const parsed = parseConfig(['--host', '127.0.0.1', '--rtsp-port', '0', '--http-port', '0', '--udp-ports', udp, ...flags], {}, (p) => readFileSync(p, 'utf8'));
   if (parsed.ok !== true) throw new Error(`bad test flags: ${JSON.stringify(parsed)}`);
   const config: Config = parsed.config;
   const logs: Array<Record<string, unknown>> = [];

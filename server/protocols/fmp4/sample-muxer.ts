@@ -30,6 +30,7 @@ export interface MuxedFragment {
 function defaultDuration(config: SampleConfig): number {
   switch (config.codec) {
     case 'h264':
+    case 'h265':
       return 3000;
     case 'aac':
       return 1024;
@@ -49,6 +50,7 @@ export class SampleMuxer {
     let audio: AudioTrackConfig | undefined;
     for (const c of configs) {
       if (c.codec === 'h264') video = { kind: 'video', codec: 'avc1', avcC: c.avcC, width: c.width, height: c.height, timescale: c.clockRate };
+      else if (c.codec === 'h265') video = { kind: 'video', codec: 'hvc1', hvcC: c.hvcC, width: c.width, height: c.height, timescale: c.clockRate };
       else if (c.codec === 'aac') audio = { kind: 'audio', codec: 'mp4a', audioSpecificConfig: c.audioSpecificConfig, channels: c.channels, sampleRate: c.sampleRate, timescale: c.clockRate };
       else if (c.codec === 'opus') audio = { kind: 'audio', codec: 'opus', channels: c.channels, sampleRate: 48000, timescale: 48000 };
       else audio = { kind: 'audio', codec: c.codec === 'pcma' ? 'alaw' : 'ulaw', channels: c.channels, sampleRate: c.clockRate, timescale: c.clockRate };
@@ -56,7 +58,7 @@ export class SampleMuxer {
     // Throws Fmp4WriterError on a configuration MP4 cannot carry: the caller says so and carries nothing.
     const writer = new Fmp4Writer({ ...(video ? { video } : {}), ...(audio ? { audio } : {}) });
     this.init = writer.initSegment();
-    this.tracks = configs.map((c, i) => ({ trackId: i + 1, video: c.codec === 'h264', pending: [], lastDts: -1, lastDuration: defaultDuration(c) }));
+    this.tracks = configs.map((c, i) => ({ trackId: i + 1, video: c.codec === 'h264' || c.codec === 'h265', pending: [], lastDts: -1, lastDuration: defaultDuration(c) }));
   }
 
   /** Samples of track `i` (the index in the constructor's `configs`), held until the next fragment(). */

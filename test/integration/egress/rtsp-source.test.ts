@@ -2,11 +2,14 @@
 // would be) are restreamed to the configured RTMP destinations, fed from the hub's units. nginx-rtmp receives them,
 // ffprobe reads them back, ffmpeg decodes them.
 import { execa } from 'execa';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamJson } from '../../../server/http/api.ts';
 import { listStreams } from '../../../server/http/api.ts';
 import { ffprobe, waitFor } from '../../support/ffmpeg.ts';
-import { startNginxRtmp, type NginxRtmp } from '../../support/nginx-rtmp.ts';
+import { freePort, startNginxRtmp, type NginxRtmp } from '../../support/nginx-rtmp.ts';
 import { publish, startTestRelay, stopProcess, waitLive, type ChildLike, type PublishOptions, type TestRelay } from '../../support/relay.ts';
 
 let nginx: NginxRtmp;
@@ -98,5 +101,35 @@ describe('RTSP publishers reach the RTMP destinations', () => {
     expect(t.relay.outputs.statusOf('camagain')).toBeUndefined();
     await restreamed('camagain', { audio: 'none' });
     expect(await decodes(nginx.url('camagain'), 30)).toBe('');
+  });
+});
+
+describe('H.265 + PCMA from an RTSP publisher', () => {
+  it('reaches an rtsp:// destination copied (hevc + pcm_alaw); an RTMP destination says why it cannot carry H.265', async () => {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'hevc-outputs-'));
+    const config = join(dir, 'relaycast.json');
+    // Per-stream destinations: the stream restreamed into this same relay under another name, and to nginx.
+    writeFileSync(config, JSON.stringify({ streams: { hevc: { outputs: [`rtsp://127.0.0.1:${port}/hevccopy`, nginx.url('hevc')] } } }));
+    const h = await startTestRelay(['--config', config, '--rtsp-port', String(port), '--publisher-grace', '0']);
+    try {
+      const p = publish({ url: h.url('hevc'), video: 'h265', audio: 'pcma', gop: 30 });
+      publishers.push(p);
+      await waitLive(h.relay, 'hevc');
+      await waitLive(h.relay, 'hevccopy', 15_000);
+      const probe = await ffprobe(h.url('hevccopy'), { args: ['-rtsp_transport', 'tcp'] });
+      expect(probe.streams.find((s) => s.codec_type === 'video')).toMatchObject({ codec_name: 'hevc', width: 640, height: 360 });
+      expect(probe.streams.find((s) => s.codec_type === 'audio')).toMatchObject({ codec_name: 'pcm_alaw', sample_rate: '8000' });
+      const d = await execa('ffmpeg', ['-v', 'error', '-rtsp_transport', 'tcp', '-i', h.url('hevccopy'), '-frames:v', '60', '-f', 'null', '-'], { reject: false, timeout: 30_000 });
+      expect(d.exitCode, d.stderr).toBe(0);
+      expect(d.stderr).toBe('');
+      const outputs = h.relay.outputs.statusOf('hevc') ?? [];
+      expect(outputs.find((o) => o.kind === 'rtsp')).toMatchObject({ state: 'running' });
+      expect(outputs.find((o) => o.kind === 'rtmp')).toMatchObject({ state: 'failed', lastError: expect.stringMatching(/H\.265.*rtsp:\/\//) as unknown });
+    } finally {
+      await Promise.all(publishers.splice(0).map(stopProcess));
+      await h.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -197,4 +197,13 @@ describe('Fmp4Feed: RTP units → fMP4 that ffmpeg reads', () => {
     for (let at = r.bytes.indexOf('moof'); at >= 0; at = r.bytes.indexOf('moof', at + 4)) moofs++;
     expect(moofs).toBe(4);
   });
+
+  it('H.265 with B-frames (ffmpeg, VPS/SPS/PPS in band) and from GStreamer: hvc1, every frame decoded, DTS monotonic', async () => {
+    const ff = await run('ffmpeg-h265', loadFixture('ffmpeg-h265').sdp!);
+    expect(await probe(ff.bytes, 'h265.mp4')).toMatchObject({ frames: 75, width: 320, height: 180, codec: 'hevc', decodeErrors: '' });
+    const packets = await packetTimes('h265.mp4');
+    expect(packets.every((p, i) => i === 0 || p.dts > packets[i - 1]!.dts)).toBe(true);
+    const gst = await run('gst-h265', `v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\n`);
+    expect(await probe(gst.bytes, 'gst-h265.mp4')).toMatchObject({ frames: 75, width: 320, height: 180, codec: 'hevc', decodeErrors: '' });
+  });
 });
