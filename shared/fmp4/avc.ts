@@ -1,6 +1,7 @@
 // H.264 parameter sets as the fMP4 reader meets them: the AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.3.3.1)
 // from an avcC box, and the sequence parameter set inside it (ITU-T H.264 §7.3.2.1.1) for profile, level and the
 // displayed picture size. Pure and total: every function returns a result and never throws on bad input.
+import { RbspReader, RbspStop } from './rbsp.ts';
 
 export type AvcResult<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -37,43 +38,6 @@ export interface SpsInfo {
 /** The largest picture side accepted; H.264 level 6.2 tops out near 16,888 luma samples on a side. */
 export const MAX_PICTURE_SIDE = 16384;
 
-class BitsExhausted {
-  constructor(readonly message: string) {}
-}
-
-/** MSB-first bit reader over an RBSP (emulation prevention bytes already removed). */
-class BitReader {
-  private bit = 0;
-  constructor(private readonly bytes: Uint8Array) {}
-
-  u1(): number {
-    const byte = this.bytes[this.bit >>> 3];
-    if (byte === undefined) throw new BitsExhausted('the SPS ends early');
-    const v = (byte >>> (7 - (this.bit & 7))) & 1;
-    this.bit += 1;
-    return v;
-  }
-  u(n: number): number {
-    let v = 0;
-    for (let i = 0; i < n; i++) v = v * 2 + this.u1();
-    return v;
-  }
-  /** H.264 §9.1 ue(v): Exp-Golomb. More than 31 leading zeros cannot be a 32-bit value, so it is an error. */
-  ue(): number {
-    let zeros = 0;
-    while (this.u1() === 0) {
-      zeros += 1;
-      if (zeros > 31) throw new BitsExhausted('an Exp-Golomb code is longer than 32 bits');
-    }
-    return 2 ** zeros - 1 + this.u(zeros);
-  }
-  /** H.264 §9.1.1 se(v): k ↦ (−1)^(k+1) Ceil(k ÷ 2). */
-  se(): number {
-    const k = this.ue();
-    return k % 2 === 1 ? (k + 1) / 2 : -(k / 2);
-  }
-}
-
 /** H.264 §7.4.1: drop each emulation_prevention_three_byte (the 03 in 00 00 03). */
 export function unescapeRbsp(nal: Uint8Array): Uint8Array {
   const out = new Uint8Array(nal.length);
@@ -94,13 +58,13 @@ export function unescapeRbsp(nal: Uint8Array): Uint8Array {
 const HIGH_PROFILES = new Set([100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135]);
 
 /** H.264 §7.3.2.1.1.1 scaling_list(): read only to skip it; the values do not matter here. */
-function skipScalingList(r: BitReader, size: number): void {
+function skipScalingList(r: RbspReader, size: number): void {
   let last = 8;
   let next = 8;
   for (let j = 0; j < size; j++) {
     if (next !== 0) {
       const delta = r.se();
-      if (delta < -128 || delta > 127) throw new BitsExhausted(`delta_scale ${delta} is outside -128..127`);
+      if (delta < -128 || delta > 127) throw new RbspStop(`delta_scale ${delta} is outside -128..127`);
       next = (last + delta + 256) % 256;
     }
     last = next === 0 ? last : next;
@@ -114,30 +78,30 @@ export function parseSps(nal: Uint8Array): AvcResult<SpsInfo> {
   if ((header & 0x80) !== 0) return { ok: false, message: 'the SPS NAL header has forbidden_zero_bit set' };
   if ((header & 0x1f) !== 7) return { ok: false, message: `NAL unit type ${header & 0x1f} is not an SPS (7)` };
   try {
-    return { ok: true, value: readSps(new BitReader(unescapeRbsp(nal.subarray(1)))) };
+    return { ok: true, value: readSps(new RbspReader(unescapeRbsp(nal.subarray(1)))) };
   } catch (e) {
-    if (e instanceof BitsExhausted) return { ok: false, message: e.message };
+    if (e instanceof RbspStop) return { ok: false, message: e.message };
     throw e;
   }
 }
 
-function readSps(r: BitReader): SpsInfo {
+function readSps(r: RbspReader): SpsInfo {
   const profileIdc = r.u(8);
   const constraintFlags = r.u(8);
   const levelIdc = r.u(8);
   const spsId = r.ue();
-  if (spsId > 31) throw new BitsExhausted(`seq_parameter_set_id ${spsId} is over 31`);
+  if (spsId > 31) throw new RbspStop(`seq_parameter_set_id ${spsId} is over 31`);
   let chromaFormatIdc = 1; // §7.4.2.1.1: inferred 4:2:0 when absent
   let separateColourPlane = 0;
   let bitDepthLuma = 8;
   let bitDepthChroma = 8;
   if (HIGH_PROFILES.has(profileIdc)) {
     chromaFormatIdc = r.ue();
-    if (chromaFormatIdc > 3) throw new BitsExhausted(`chroma_format_idc ${chromaFormatIdc} is over 3`);
+    if (chromaFormatIdc > 3) throw new RbspStop(`chroma_format_idc ${chromaFormatIdc} is over 3`);
     if (chromaFormatIdc === 3) separateColourPlane = r.u1();
     bitDepthLuma = 8 + r.ue();
     bitDepthChroma = 8 + r.ue();
-    if (bitDepthLuma > 14 || bitDepthChroma > 14) throw new BitsExhausted('bit depth is over 14');
+    if (bitDepthLuma > 14 || bitDepthChroma > 14) throw new RbspStop('bit depth is over 14');
     r.u1(); // qpprime_y_zero_transform_bypass_flag
     if (r.u1() === 1) {
       // seq_scaling_matrix_present_flag: 6 4x4 lists, then 2 (4:2:0/4:2:2) or 6 (4:4:4) 8x8 lists
@@ -148,20 +112,20 @@ function readSps(r: BitReader): SpsInfo {
     }
   }
   const log2MaxFrameNumMinus4 = r.ue();
-  if (log2MaxFrameNumMinus4 > 12) throw new BitsExhausted(`log2_max_frame_num_minus4 ${log2MaxFrameNumMinus4} is over 12`);
+  if (log2MaxFrameNumMinus4 > 12) throw new RbspStop(`log2_max_frame_num_minus4 ${log2MaxFrameNumMinus4} is over 12`);
   const pocType = r.ue();
   if (pocType === 0) {
     const log2MaxPocLsbMinus4 = r.ue();
-    if (log2MaxPocLsbMinus4 > 12) throw new BitsExhausted(`log2_max_pic_order_cnt_lsb_minus4 ${log2MaxPocLsbMinus4} is over 12`);
+    if (log2MaxPocLsbMinus4 > 12) throw new RbspStop(`log2_max_pic_order_cnt_lsb_minus4 ${log2MaxPocLsbMinus4} is over 12`);
   } else if (pocType === 1) {
     r.u1(); // delta_pic_order_always_zero_flag
     r.se(); // offset_for_non_ref_pic
     r.se(); // offset_for_top_to_bottom_field
     const cycle = r.ue();
-    if (cycle > 255) throw new BitsExhausted(`num_ref_frames_in_pic_order_cnt_cycle ${cycle} is over 255`);
+    if (cycle > 255) throw new RbspStop(`num_ref_frames_in_pic_order_cnt_cycle ${cycle} is over 255`);
     for (let i = 0; i < cycle; i++) r.se(); // offset_for_ref_frame[i]
   } else if (pocType !== 2) {
-    throw new BitsExhausted(`pic_order_cnt_type ${pocType} is over 2`);
+    throw new RbspStop(`pic_order_cnt_type ${pocType} is over 2`);
   }
   r.ue(); // max_num_ref_frames
   r.u1(); // gaps_in_frame_num_value_allowed_flag
@@ -189,9 +153,9 @@ function readSps(r: BitReader): SpsInfo {
   const width = codedWidth - cropUnitX * (crop.left + crop.right);
   const height = codedHeight - cropUnitY * (crop.top + crop.bottom);
   if (codedWidth > MAX_PICTURE_SIDE || codedHeight > MAX_PICTURE_SIDE) {
-    throw new BitsExhausted(`the coded picture ${codedWidth}x${codedHeight} is larger than ${MAX_PICTURE_SIDE} on a side`);
+    throw new RbspStop(`the coded picture ${codedWidth}x${codedHeight} is larger than ${MAX_PICTURE_SIDE} on a side`);
   }
-  if (width <= 0 || height <= 0) throw new BitsExhausted(`the cropping rectangle leaves a ${width}x${height} picture`);
+  if (width <= 0 || height <= 0) throw new RbspStop(`the cropping rectangle leaves a ${width}x${height} picture`);
   return {
     profileIdc,
     constraintFlags,

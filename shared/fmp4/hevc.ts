@@ -6,6 +6,7 @@
 // Section numbers are those of ITU-T H.265 (V8, 08/2021) and ISO/IEC 14496-15:2019; the syntax cited has not moved
 // since the first editions.
 import { MAX_PICTURE_SIDE, unescapeRbsp } from './avc.ts';
+import { RbspReader, RbspStop } from './rbsp.ts';
 
 export type HevcResult<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -49,46 +50,6 @@ const NAL_VPS = 32;
 const NAL_SPS = 33;
 const NAL_PPS = 34;
 
-/** Thrown only inside this module, caught by the exported functions, so a bad input ends as { ok: false }. */
-class Stop {
-  constructor(readonly message: string) {}
-}
-
-/** MSB-first bit reader over an RBSP (emulation prevention bytes already removed). */
-class BitReader {
-  private bit = 0;
-  constructor(
-    private readonly bytes: Uint8Array,
-    private readonly what: string,
-  ) {}
-
-  u1(): number {
-    const byte = this.bytes[this.bit >>> 3];
-    if (byte === undefined) throw new Stop(`the ${this.what} ends early`);
-    const v = (byte >>> (7 - (this.bit & 7))) & 1;
-    this.bit += 1;
-    return v;
-  }
-  /** u(n), n <= 32: exact in a double. */
-  u(n: number): number {
-    let v = 0;
-    for (let i = 0; i < n; i++) v = v * 2 + this.u1();
-    return v;
-  }
-  skip(n: number): void {
-    for (let i = 0; i < n; i++) this.u1();
-  }
-  /** §9.2 ue(v): Exp-Golomb. No syntax element of the parameter sets goes past 2^32 − 2, so 32+ leading zeros are an error. */
-  ue(): number {
-    let zeros = 0;
-    while (this.u1() === 0) {
-      zeros += 1;
-      if (zeros > 31) throw new Stop(`an Exp-Golomb code in the ${this.what} is longer than 32 bits`);
-    }
-    return 2 ** zeros - 1 + this.u(zeros);
-  }
-}
-
 /**
  * Why a 2-byte NAL unit header (§7.3.1.2: forbidden_zero_bit, nal_unit_type(6), nuh_layer_id(6),
  * nuh_temporal_id_plus1(3)) is not a base-layer parameter set of `type`, or undefined when it is.
@@ -109,12 +70,12 @@ function headerFault(nal: Uint8Array, type: number, what: string): string | unde
   return undefined;
 }
 
-/** Runs a reader, turning its Stop into { ok: false }. Any other exception is a bug in this module and is rethrown. */
+/** Runs a reader, turning its RbspStop into { ok: false }. Any other exception is a bug in this module and is rethrown. */
 function attempt<T>(read: () => T): HevcResult<T> {
   try {
     return { ok: true, value: read() };
   } catch (e) {
-    if (e instanceof Stop) return { ok: false, message: e.message };
+    if (e instanceof RbspStop) return { ok: false, message: e.message };
     throw e;
   }
 }
@@ -123,15 +84,15 @@ function attempt<T>(read: () => T): HevcResult<T> {
 export function parseHevcSps(nal: Uint8Array): HevcResult<HevcSpsInfo> {
   const fault = headerFault(nal, NAL_SPS, 'SPS');
   if (fault !== undefined) return { ok: false, message: fault };
-  return attempt(() => readSps(new BitReader(unescapeRbsp(nal.subarray(2)), 'SPS')));
+  return attempt(() => readSps(new RbspReader(unescapeRbsp(nal.subarray(2)), 'SPS')));
 }
 
-function readSps(r: BitReader): HevcSpsInfo {
+function readSps(r: RbspReader): HevcSpsInfo {
   // §7.3.2.2.1 seq_parameter_set_rbsp()
   const vpsId = r.u(4); // sps_video_parameter_set_id
   const maxSubLayersMinus1 = r.u(3);
   // §7.4.3.2.1: "shall be in the range of 0 to 6"; 7 would also overrun the 8-entry sub-layer loops below.
-  if (maxSubLayersMinus1 > 6) throw new Stop(`sps_max_sub_layers_minus1 ${maxSubLayersMinus1} is over 6`);
+  if (maxSubLayersMinus1 > 6) throw new RbspStop(`sps_max_sub_layers_minus1 ${maxSubLayersMinus1} is over 6`);
   const temporalIdNesting = r.u1() === 1;
 
   // §7.3.3 profile_tier_level(profilePresentFlag = 1, maxNumSubLayersMinus1)
@@ -159,24 +120,24 @@ function readSps(r: BitReader): HevcSpsInfo {
   }
 
   const spsId = r.ue();
-  if (spsId > 15) throw new Stop(`sps_seq_parameter_set_id ${spsId} is over 15`);
+  if (spsId > 15) throw new RbspStop(`sps_seq_parameter_set_id ${spsId} is over 15`);
   const chromaFormatIdc = r.ue();
-  if (chromaFormatIdc > 3) throw new Stop(`chroma_format_idc ${chromaFormatIdc} is over 3`);
+  if (chromaFormatIdc > 3) throw new RbspStop(`chroma_format_idc ${chromaFormatIdc} is over 3`);
   const separateColourPlane = chromaFormatIdc === 3 && r.u1() === 1;
   const codedWidth = r.ue(); // pic_width_in_luma_samples
   const codedHeight = r.ue(); // pic_height_in_luma_samples
   // §7.4.3.2.1: neither shall be 0 (and each is a multiple of MinCbSizeY, which comes later in the SPS and is not
   // checked: the decoder refuses such a stream anyway, and the size here only labels the track).
-  if (codedWidth === 0 || codedHeight === 0) throw new Stop(`the coded picture is ${codedWidth}x${codedHeight}`);
+  if (codedWidth === 0 || codedHeight === 0) throw new RbspStop(`the coded picture is ${codedWidth}x${codedHeight}`);
   if (codedWidth > MAX_PICTURE_SIDE || codedHeight > MAX_PICTURE_SIDE) {
-    throw new Stop(`the coded picture ${codedWidth}x${codedHeight} is larger than ${MAX_PICTURE_SIDE} on a side`);
+    throw new RbspStop(`the coded picture ${codedWidth}x${codedHeight} is larger than ${MAX_PICTURE_SIDE} on a side`);
   }
   let window = { left: 0, right: 0, top: 0, bottom: 0 };
   if (r.u1() === 1) window = { left: r.ue(), right: r.ue(), top: r.ue(), bottom: r.ue() }; // conformance_window_flag
   const bitDepthLuma = 8 + r.ue();
   const bitDepthChroma = 8 + r.ue();
   // §7.4.3.2.1: bit_depth_luma_minus8 and bit_depth_chroma_minus8 "shall be in the range of 0 to 8".
-  if (bitDepthLuma > 16 || bitDepthChroma > 16) throw new Stop(`bit depth ${bitDepthLuma}/${bitDepthChroma} is over 16`);
+  if (bitDepthLuma > 16 || bitDepthChroma > 16) throw new RbspStop(`bit depth ${bitDepthLuma}/${bitDepthChroma} is over 16`);
   // What follows (POC, sub-layer ordering, block sizes, reference picture sets, VUI) is not needed for the hvcC.
 
   // §7.4.3.2.1: the conformance window is in chroma sample units, SubWidthC × SubHeightC luma samples (Table 6-1:
@@ -185,7 +146,7 @@ function readSps(r: BitReader): HevcSpsInfo {
   const subHeightC = chromaFormatIdc === 1 ? 2 : 1;
   const width = codedWidth - subWidthC * (window.left + window.right);
   const height = codedHeight - subHeightC * (window.top + window.bottom);
-  if (width <= 0 || height <= 0) throw new Stop(`the conformance window leaves a ${width}x${height} picture of ${codedWidth}x${codedHeight}`);
+  if (width <= 0 || height <= 0) throw new RbspStop(`the conformance window leaves a ${width}x${height} picture of ${codedWidth}x${codedHeight}`);
   return {
     vpsId,
     spsId,
@@ -213,11 +174,11 @@ function readVps(nal: Uint8Array): HevcResult<{ id: number; maxSubLayersMinus1: 
   const fault = headerFault(nal, NAL_VPS, 'VPS');
   if (fault !== undefined) return { ok: false, message: fault };
   return attempt(() => {
-    const r = new BitReader(unescapeRbsp(nal.subarray(2)), 'VPS');
+    const r = new RbspReader(unescapeRbsp(nal.subarray(2)), 'VPS');
     const id = r.u(4);
     r.skip(8); // vps_base_layer_internal_flag, vps_base_layer_available_flag, vps_max_layers_minus1(6)
     const maxSubLayersMinus1 = r.u(3);
-    if (maxSubLayersMinus1 > 6) throw new Stop(`vps_max_sub_layers_minus1 ${maxSubLayersMinus1} is over 6`);
+    if (maxSubLayersMinus1 > 6) throw new RbspStop(`vps_max_sub_layers_minus1 ${maxSubLayersMinus1} is over 6`);
     return { id, maxSubLayersMinus1 };
   });
 }
@@ -227,11 +188,11 @@ function readPps(nal: Uint8Array): HevcResult<{ id: number; spsId: number }> {
   const fault = headerFault(nal, NAL_PPS, 'PPS');
   if (fault !== undefined) return { ok: false, message: fault };
   return attempt(() => {
-    const r = new BitReader(unescapeRbsp(nal.subarray(2)), 'PPS');
+    const r = new RbspReader(unescapeRbsp(nal.subarray(2)), 'PPS');
     const id = r.ue();
-    if (id > 63) throw new Stop(`pps_pic_parameter_set_id ${id} is over 63`);
+    if (id > 63) throw new RbspStop(`pps_pic_parameter_set_id ${id} is over 63`);
     const spsId = r.ue();
-    if (spsId > 15) throw new Stop(`pps_seq_parameter_set_id ${spsId} is over 15`);
+    if (spsId > 15) throw new RbspStop(`pps_seq_parameter_set_id ${spsId} is over 15`);
     return { id, spsId };
   });
 }
