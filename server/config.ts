@@ -12,6 +12,16 @@ export interface Config {
   udpPorts: { min: number; max: number };
   maxClients: number;
   maxBandwidthKbps: number;
+  /** RTSP connections and player sessions from one address (IPv6: one /64); 0 = no limit. */
+  maxConnectionsPerIp: number;
+  maxSessionsPerIp: number;
+  /**
+   * Whether those caps count loopback clients too. Only a cap set explicitly (flag or config file) does: the defaults
+   * leave local tools, benchmarks and a proxy in front (whose clients all arrive from loopback) alone.
+   */
+  perIpLoopback: { connections: boolean; sessions: boolean };
+  /** An RTSP session must PLAY (or RECORD) within this of its SETUP; keep-alives do not extend it. */
+  playTimeoutMs: number;
   maxPublishers: number;
   publisherGraceMs: number;
   publish?: { username: string; password: string };
@@ -46,6 +56,13 @@ Usage: npm run server -- [flags]
   --udp-ports MIN-MAX     UDP ports for RTP/RTCP over UDP             (default 10000-19999)
   --max-clients N         most RTSP players at once (503 beyond)      (default 1000)
   --max-bandwidth KBPS    most kbit/s to all RTSP players (453 beyond) (default 1000000; 0 = no limit)
+  --max-connections-per-ip N
+                          most RTSP connections from one address, IPv6 /64 (default 64; 0 = no limit);
+                          the default spares loopback, a value you set applies to loopback too
+  --max-sessions-per-ip N most RTSP player sessions from one address (503 beyond) (default 32; 0 = no
+                          limit); loopback as above
+  --play-timeout SEC      an RTSP session must PLAY within this of its SETUP; keep-alives do not
+                          extend it (default 10)
   --publisher-grace SEC   keep players and outputs attached this long when a publisher
                           drops, for it to return with the same codecs (default 5; 0 = end at once)
   --publish-user NAME     credentials remote RTSP publishers must give (loopback needs none)
@@ -73,6 +90,9 @@ const OPTIONS = {
   'udp-ports': { type: 'string' },
   'max-clients': { type: 'string' },
   'max-bandwidth': { type: 'string' },
+  'max-connections-per-ip': { type: 'string' },
+  'max-sessions-per-ip': { type: 'string' },
+  'play-timeout': { type: 'string' },
   'publisher-grace': { type: 'string' },
   'publish-user': { type: 'string' },
   'publish-pass': { type: 'string' },
@@ -126,6 +146,10 @@ export function parseConfig(
     const key = get('tls-key');
     if ((cert === undefined) !== (key === undefined)) throw new Error('--tls-cert and --tls-key go together');
     const outputs = [...file.outputs, ...(values.output ?? [])].map((u) => checkOutput(u));
+    const connectionsPerIp = get('max-connections-per-ip');
+    const sessionsPerIp = get('max-sessions-per-ip');
+    const playTimeout = num(get('play-timeout') ?? '10', '--play-timeout');
+    if (playTimeout <= 0) throw new Error('--play-timeout must be more than 0 seconds');
     const allowOrigins = [...(values['allow-origin'] ?? []), ...file.allowOrigins].map(checkOrigin);
     const config: Config = {
       host: get('host') ?? '0.0.0.0',
@@ -134,6 +158,10 @@ export function parseConfig(
       udpPorts: range(get('udp-ports') ?? '10000-19999'),
       maxClients: int(get('max-clients') ?? '1000', '--max-clients', 1),
       maxBandwidthKbps: int(get('max-bandwidth') ?? '1000000', '--max-bandwidth', 0),
+      maxConnectionsPerIp: int(connectionsPerIp ?? '64', '--max-connections-per-ip', 0),
+      maxSessionsPerIp: int(sessionsPerIp ?? '32', '--max-sessions-per-ip', 0),
+      perIpLoopback: { connections: connectionsPerIp !== undefined, sessions: sessionsPerIp !== undefined },
+      playTimeoutMs: Math.round(playTimeout * 1000),
       maxPublishers: int(get('max-publishers') ?? '100', '--max-publishers', 1),
       publisherGraceMs: Math.round(num(get('publisher-grace') ?? '5', '--publisher-grace') * 1000),
       rtspBasicAuth: values['rtsp-basic-auth'] ?? file.flags['rtsp-basic-auth'] === true,

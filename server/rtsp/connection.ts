@@ -1,11 +1,14 @@
 // One RTSP TCP connection: turns bytes into requests and interleaved frames, writes responses in order, and enforces
-// the limits that keep a bad client from hurting anyone else (message size via the parser, 10 s to finish a request).
+// the limits that keep a bad client from hurting anyone else: message size (the parser), a deadline for every message
+// (the first request, each request, each interleaved frame: 10 s from its first byte, as gortsplib's read timeout),
+// and an idle deadline that only complete requests reset.
 // Methods are handled elsewhere (server.ts); this file knows sockets, not RTSP semantics.
 import type net from 'node:net';
 import type { Logger } from '../log.ts';
 import { isLoopbackAddress, normalizeAddress } from '../net.ts';
 import { ProtocolError } from './errors.ts';
 import { parseIncoming } from './interleaved.ts';
+import { addressKey } from './limits.ts';
 import { DEFAULT_LIMITS, getHeader, reasonPhrase, writeResponse, type MessageLimits, type RtspRequest, type RtspResponse } from './message.ts';
 
 export interface Handled {
@@ -20,6 +23,8 @@ export interface ConnectionHandlers {
   request(conn: RtspConnection, req: RtspRequest): Promise<Handled> | Handled;
   frame(conn: RtspConnection, channel: number, payload: Uint8Array): void;
   closed(conn: RtspConnection): void;
+  /** No request for idleTimeoutMs: true keeps the connection (it holds a session), false closes it. */
+  idle(conn: RtspConnection): boolean;
 }
 
 export interface ConnectionOptions {
@@ -28,7 +33,11 @@ export interface ConnectionOptions {
   handlers: ConnectionHandlers;
   logger: Logger;
   limits?: MessageLimits;
+  /** Time to finish a message from its first byte, and to send the first request after connecting. */
   requestTimeoutMs?: number;
+  /** Time without a complete request after which handlers.idle() decides whether to keep the connection. */
+  idleTimeoutMs?: number;
+  now?: () => number;
 }
 
 const DOLLAR = 0x24;
@@ -41,12 +50,20 @@ export class RtspConnection {
   readonly id: string;
   readonly socket: net.Socket;
   readonly remoteAddress: string;
+  /** What its connections and sessions are counted under (limits.ts addressKey). */
+  readonly addressKey: string;
   readonly remotePort: number;
   readonly logger: Logger;
   /** Roles this connection has proved credentials for (publish, read); checked once, then remembered. */
   readonly authorized = new Set<'publish' | 'read'>();
+  /** When the connection was accepted, and when its last complete request arrived (connectedAt until one does). */
+  readonly connectedAt: number;
+  lastRequestAt: number;
+  /** Whether any complete request arrived: a connection that never sent one is the first to go under pressure. */
+  requested = false;
   private pending: Buffer | undefined;
   private partialTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
   private inFlight = 0;
   private closed = false;
@@ -54,19 +71,30 @@ export class RtspConnection {
   private failing = false;
   private readonly limits: MessageLimits;
   private readonly requestTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
+  private readonly now: () => number;
 
   constructor(private readonly o: ConnectionOptions) {
     this.id = o.id;
     this.socket = o.socket;
     this.logger = o.logger;
     this.remoteAddress = normalizeAddress(o.socket.remoteAddress ?? '');
+    this.addressKey = addressKey(this.remoteAddress);
     this.remotePort = o.socket.remotePort ?? 0;
     this.limits = o.limits ?? DEFAULT_LIMITS;
     this.requestTimeoutMs = o.requestTimeoutMs ?? 10_000;
+    this.idleTimeoutMs = o.idleTimeoutMs ?? 60_000;
+    this.now = o.now ?? Date.now;
+    this.connectedAt = this.now();
+    this.lastRequestAt = this.connectedAt;
     o.socket.setNoDelay(true);
     o.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     o.socket.on('error', (err) => this.logger.debug('socket-error', { err }));
     o.socket.on('close', () => this.onClose());
+    // A client says something at once (ffmpeg, VLC and GStreamer send OPTIONS or DESCRIBE on connect): one that does
+    // not has the same deadline as an unfinished request.
+    this.armPartialTimer();
+    this.armIdleTimer();
   }
 
   get isClosed(): boolean {
@@ -142,6 +170,11 @@ export class RtspConnection {
       // Responses: we send no requests to clients, so a response is unsolicited; ignore it.
     }
     if (this.failing) return;
+    // Whatever completed, the deadline now runs for the message that follows it (a publisher's chunks often end
+    // inside a frame), from this moment; nothing completed, it keeps running for the one still unfinished. Until the
+    // first request, the deadline from connecting stands: frames alone do not make a client.
+    const progressed = offset > 0 && this.requested;
+    if (progressed) this.clearPartialTimer();
     if (offset < buf.length) {
       buf = buf.subarray(offset);
       if (buf[0] !== DOLLAR && buf.length > MAX_PARTIAL_REQUEST) {
@@ -150,10 +183,10 @@ export class RtspConnection {
         return;
       }
       this.pending = buf;
-      // A partial interleaved frame completes within one RTP packet's time; a partial request gets 10 s.
-      if (buf[0] !== DOLLAR) this.armPartialTimer();
-      else this.clearPartialTimer();
-    } else {
+      // Requests and interleaved frames alike: a frame is at most 64 KiB and a publisher sends it in one write, so
+      // one that is still unfinished after the deadline comes from a client trickling bytes to hold the connection.
+      this.armPartialTimer();
+    } else if (this.requested) {
       this.clearPartialTimer();
     }
   }
@@ -162,8 +195,29 @@ export class RtspConnection {
     if (this.partialTimer) return;
     this.partialTimer = setTimeout(() => {
       this.partialTimer = undefined;
-      this.fail(new ProtocolError('request-timeout', `request not finished within ${this.requestTimeoutMs} ms`, 408));
+      if (!this.requested && this.pending === undefined) {
+        // Not a byte since connecting (or only whole frames, on no session): nothing to answer.
+        this.logger.info('idle-timeout', { waitedMs: this.requestTimeoutMs, requests: 0 });
+        this.destroy();
+        return;
+      }
+      const what = this.pending?.[0] === DOLLAR ? 'interleaved frame' : 'request';
+      this.fail(new ProtocolError('request-timeout', `${what} not finished within ${this.requestTimeoutMs} ms`, 408));
     }, this.requestTimeoutMs);
+  }
+
+  /** The idle deadline restarts with every complete request, and with nothing else: bytes of media do not count. */
+  private armIdleTimer(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.closed) return;
+      if (this.o.handlers.idle(this)) this.armIdleTimer();
+      else {
+        this.logger.info('idle-timeout', { idleMs: this.idleTimeoutMs });
+        this.destroy();
+      }
+    }, this.idleTimeoutMs);
   }
 
   private clearPartialTimer(): void {
@@ -210,6 +264,9 @@ export class RtspConnection {
 
   /** Requests are answered strictly in order, even when one waits (the delayed 401). */
   private enqueue(req: RtspRequest): void {
+    this.requested = true;
+    this.lastRequestAt = this.now();
+    this.armIdleTimer();
     if (this.inFlight >= MAX_PIPELINED) {
       // The first MAX_PIPELINED are answered; this one and all after it get one 400 (fail()).
       this.fail(new ProtocolError('too-many-requests', `more than ${MAX_PIPELINED} requests sent without waiting for answers; the first ${MAX_PIPELINED} were answered`, 400));
@@ -253,6 +310,8 @@ export class RtspConnection {
     if (this.closed) return;
     this.closed = true;
     this.clearPartialTimer();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     this.pending = undefined;
     this.o.handlers.closed(this);
   }

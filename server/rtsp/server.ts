@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import { once } from 'node:events';
 import type { Logger } from '../log.ts';
-import { normalizeAddress, sameSecret } from '../net.ts';
+import { isLoopbackAddress, normalizeAddress, sameSecret } from '../net.ts';
 import { isRtcpPacketType } from '../protocols/rtp/packet.ts';
 import type { StreamRegistry } from '../stream/registry.ts';
 import type { ReaderEndReason } from '../stream/reader.ts';
@@ -13,11 +13,13 @@ import type { Stream } from '../stream/stream.ts';
 import { checkCredentials, parseAuthorization, wwwAuthenticate } from './auth.ts';
 import { RtspConnection, type Handled } from './connection.ts';
 import { writeInterleaved } from './interleaved.ts';
-import { getHeader, reasonPhrase, type Header, type MessageLimits, type RtspRequest } from './message.ts';
+import { addressKey, evictionThreshold, KeyCounter, pickEviction } from './limits.ts';
+import { getHeader, reasonPhrase, writeResponse, type Header, type MessageLimits, type RtspRequest } from './message.ts';
 import { codecOf, parseSdp, playerSdp, writeSdp, type SessionDescription } from './sdp.ts';
 import { PlayerSink, RtspSession, rtcpBye, udpSend, type TrackTransport } from './session.ts';
 import { parseTransport, writeTransport, type TransportSpec } from './transport.ts';
 import { UdpPortPool } from './udp.ts';
+import type { PaceOptions } from './udp-pacer.ts';
 import { parseRequestUri, parseTarget, playerTrack, type RtspTarget } from './uri.ts';
 
 export interface Credential {
@@ -48,17 +50,48 @@ export interface RtspServerOptions {
   /** ffserver's MaxBandwidth, kbit/s of all players together; 0 = no limit. */
   maxBandwidthKbps: number;
   auth: RtspAuthOptions;
+  /**
+   * Most connections at once (players, publishers, probes); default 2 × maxClients + 64. Near it, connections without
+   * a playing or recording session are closed to make room, the idlest first (limits.ts pickEviction).
+   */
+  maxConnections?: number;
+  /** Most connections from one address (IPv6: one /64); 0 = no limit. */
+  maxConnectionsPerIp?: number;
+  /** Most play sessions from one address (IPv6: one /64); 0 = no limit. */
+  maxSessionsPerIp?: number;
+  /** Whether the two per-address caps count loopback clients too (local tools and proxies are exempt otherwise). */
+  perIpLoopback?: { connections: boolean; sessions: boolean };
+  /** Sessions on one connection (default 4), and tracks set up on one connection (channel or port pairs, default 16). */
+  maxSessionsPerConnection?: number;
+  maxTracksPerConnection?: number;
+  /** A session must PLAY (or RECORD) within this of its creation by SETUP; keep-alives do not extend it. Default 10 s. */
+  playTimeoutMs?: number;
+  /** Session keep-alive timeout (RFC 2326 §12.37), and how long a connection without a session may go without a request. */
   sessionTimeoutMs?: number;
+  /** Time to finish any request or interleaved frame from its first byte, and to send a first request. */
   requestTimeoutMs?: number;
   limits?: MessageLimits;
   /** Delay before answering a wrong password, [min, max] ms, to slow down guessing. */
   authFailureDelayMs?: [number, number];
+  /** How the burst a UDP player starts with is spread out (udp-pacer.ts); DEFAULT_PACE: 4 × real time. */
+  udpPace?: PaceOptions;
   now?: () => number;
   random?: () => number;
 }
 
 const PUBLIC_METHODS = 'OPTIONS, DESCRIBE, ANNOUNCE, SETUP, PLAY, PAUSE, RECORD, TEARDOWN, GET_PARAMETER, SET_PARAMETER';
 const NONCE_LIFETIME_MS = 5 * 60_000;
+/** ffmpeg, GStreamer and VLC open one session per connection; an NVR pulling several streams may share one. */
+const DEFAULT_SESSIONS_PER_CONNECTION = 4;
+const DEFAULT_TRACKS_PER_CONNECTION = 16;
+const DEFAULT_PLAY_TIMEOUT_MS = 10_000;
+/**
+ * At the player limit, a session set up this long ago that never played gives its place to a new player (live555's
+ * reclamation, without waiting for the timeout). A real player sends PLAY a round trip after its last SETUP.
+ */
+const RECLAIM_AFTER_MS = 2000;
+/** Refused connections are logged as a count at most this often: a flood must not become a flood of log lines. */
+const REFUSAL_LOG_EVERY_MS = 10_000;
 
 type Respond = Handled;
 
@@ -77,6 +110,21 @@ export class RtspServer {
   private readonly server: net.Server;
   private readonly connections = new Set<RtspConnection>();
   private readonly sessions = new Map<string, RtspSession>();
+  /** Each connection's sessions (a session dies with its connection). */
+  private readonly sessionsByConn = new Map<RtspConnection, Set<RtspSession>>();
+  /** Connections and play sessions per client address (limits.ts addressKey). */
+  private readonly connsByAddress = new KeyCounter();
+  private readonly playersByAddress = new KeyCounter();
+  /** Sessions that have not played (or recorded) yet, and the timer that ends them if they do not in time. */
+  private readonly playTimers = new Map<RtspSession, NodeJS.Timeout>();
+  private readonly maxConnections: number;
+  private readonly evictAt: number;
+  private refused = { count: 0, byReason: {} as Record<string, number>, loggedAt: -Infinity };
+  /** Sockets answered 503 and about to close. */
+  private readonly refusing = new Set<net.Socket>();
+  /** Connections closed to make room near the connection cap, and sessions reclaimed at the player limit. */
+  evictions = 0;
+  reclaimed = 0;
   /** Interleaved channel → session track, per connection: one lookup per incoming packet. */
   private readonly routes = new WeakMap<RtspConnection, Map<number, { session: RtspSession; track: number; rtcp: boolean }>>();
   private readonly udp: UdpPortPool;
@@ -99,8 +147,11 @@ export class RtspServer {
     this.nonceSecret = crypto.randomBytes(32);
     this.udp = new UdpPortPool({ host: o.host, ...o.udpPorts });
     this.server = net.createServer((socket) => this.accept(socket));
-    // Players plus publishers plus room for probes; beyond it the kernel's backlog holds new connections.
-    this.server.maxConnections = o.maxClients * 2 + 64;
+    // Players plus publishers plus room for probes. accept() enforces it, so that it can make room by closing idle
+    // connections; Node's own cap (which drops a connection unseen) is only a backstop for sockets still closing.
+    this.maxConnections = o.maxConnections ?? o.maxClients * 2 + 64;
+    this.evictAt = evictionThreshold(this.maxConnections);
+    this.server.maxConnections = this.maxConnections * 2;
   }
 
   async start(): Promise<{ port: number }> {
@@ -125,6 +176,11 @@ export class RtspServer {
     return n;
   }
 
+  /** RTSP connections open now (players, publishers, probes), against the connection cap. */
+  connectionCount(): number {
+    return this.connections.size;
+  }
+
   /** Players per stream name, for the API. */
   playersOf(name: string): number {
     let n = 0;
@@ -138,6 +194,9 @@ export class RtspServer {
       this.server.close();
       for (const s of [...this.sessions.values()]) this.closeSession(s, 'server closing');
       for (const c of this.connections) c.destroy();
+      for (const socket of this.refusing) socket.destroy();
+      for (const timer of this.playTimers.values()) clearTimeout(timer);
+      this.playTimers.clear();
       await new Promise<void>((resolve) => {
         if (!this.server.listening) resolve();
         else this.server.once('close', () => resolve());
@@ -151,42 +210,109 @@ export class RtspServer {
       socket.destroy();
       return;
     }
+    const remote = normalizeAddress(socket.remoteAddress ?? '');
+    const key = addressKey(remote);
+    const perIp = this.o.maxConnectionsPerIp ?? 0;
+    if (perIp > 0 && this.countsPerIp(remote, 'connections') && this.connsByAddress.get(key) >= perIp) {
+      this.refuseConnection(socket, 'max-connections-per-ip', `too many connections from your address (at most ${perIp}); close some and try again`);
+      return;
+    }
+    if (this.connections.size >= this.evictAt) this.evictIdle();
+    if (this.connections.size >= this.maxConnections) {
+      this.refuseConnection(socket, 'max-connections', `the server is at its connection limit (${this.maxConnections}); try again later`);
+      return;
+    }
     const id = `c${this.nextConnectionId++}`;
     const logger = this.logger.child({ conn: id, remote: `${socket.remoteAddress}:${socket.remotePort}` });
     const conn = new RtspConnection({
       id,
       socket,
       logger,
+      now: this.now,
       ...(this.o.limits ? { limits: this.o.limits } : {}),
       ...(this.o.requestTimeoutMs !== undefined ? { requestTimeoutMs: this.o.requestTimeoutMs } : {}),
+      // A connection that holds no session and sends no request for the session timeout is closed. Only requests
+      // count: a byte at a time, or frames for no session, keep nobody connected. Connections with sessions stay: TCP
+      // players are busy, UDP sessions have their own keep-alive sweep; a connection whose sessions the sweep ends
+      // later (a silent UDP player, a paused one) is closed one period after that.
+      idleTimeoutMs: this.o.sessionTimeoutMs ?? 60_000,
       handlers: {
         request: (c, req) => this.handle(c, req),
         frame: (c, channel, payload) => this.onInterleaved(c, channel, payload),
         closed: (c) => this.onConnectionClosed(c),
+        idle: (c) => (this.sessionsByConn.get(c)?.size ?? 0) > 0,
       },
     });
     this.connections.add(conn);
-    // A connection that holds no session and says nothing for the session timeout is closed (slowloris guard).
-    // Connections with sessions stay: TCP players are busy, UDP sessions have their own keep-alive sweep. Node fires
-    // 'timeout' once per idle period, so it is armed again: a connection whose sessions the sweep ends later (a
-    // silent UDP player, a paused one) is closed one period after that instead of staying open for ever.
-    const idleMs = this.o.sessionTimeoutMs ?? 60_000;
-    socket.setTimeout(idleMs);
-    socket.on('timeout', () => {
-      if ([...this.sessions.values()].some((s) => s.conn === conn)) {
-        socket.setTimeout(idleMs);
-        return;
-      }
-      logger.info('idle-timeout');
-      conn.destroy();
-    });
+    this.connsByAddress.add(conn.addressKey);
     logger.info('connect');
   }
 
+  /** Whether a per-address cap counts this client: loopback (local tools, a proxy in front) only when asked. */
+  private countsPerIp(remote: string, which: 'connections' | 'sessions'): boolean {
+    return !isLoopbackAddress(remote) || (this.o.perIpLoopback?.[which] ?? false);
+  }
+
+  /**
+   * Near the connection cap: close the connection that matters least (limits.ts pickEviction), never one with a
+   * playing or recording session. It stops counting at once; its socket closes a moment later.
+   */
+  private evictIdle(): void {
+    const sessionsByConn = this.sessionsByConn;
+    function* candidates(connections: Iterable<RtspConnection>) {
+      for (const conn of connections) {
+        const sessions = sessionsByConn.get(conn);
+        let active = false;
+        for (const s of sessions ?? []) if (s.state === 'playing' || s.state === 'recording') active = true;
+        yield { conn, active, sessions: sessions?.size ?? 0, requested: conn.requested, lastRequestAt: conn.lastRequestAt };
+      }
+    }
+    const victim = pickEviction(candidates(this.connections));
+    if (!victim) return;
+    this.evictions++;
+    victim.conn.logger.info('evicted', { reason: 'connection-cap-near', connections: this.connections.size, limit: this.maxConnections, idleMs: this.now() - victim.lastRequestAt });
+    this.forgetConnection(victim.conn);
+    victim.conn.destroy();
+  }
+
+  /**
+   * Answer a connection we will not serve with one 503 (ffmpeg prints "503 Service Unavailable" rather than a reset),
+   * read and discard what it sent (closing on unread data would send a reset that may overtake the answer), and close.
+   */
+  private refuseConnection(socket: net.Socket, reason: string, message: string): void {
+    const r = this.refused;
+    r.count++;
+    r.byReason[reason] = (r.byReason[reason] ?? 0) + 1;
+    const now = this.now();
+    if (now - r.loggedAt >= REFUSAL_LOG_EVERY_MS) {
+      this.logger.warn('connections-refused', { count: r.count, byReason: r.byReason, last: normalizeAddress(socket.remoteAddress ?? '') });
+      this.refused = { count: 0, byReason: {}, loggedAt: now };
+    }
+    socket.on('error', () => {});
+    socket.resume();
+    const body = Buffer.from(message + '\n');
+    socket.end(writeResponse({ status: 503, reason: reasonPhrase(503), headers: [['Connection', 'close'], ['Content-Type', 'text/plain'], ['Server', 'relaycast']], body }));
+    // A peer that never closes its side is not waited for.
+    const timer = setTimeout(() => socket.destroy(), 1000);
+    timer.unref();
+    this.refusing.add(socket);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.refusing.delete(socket);
+    });
+  }
+
+  private forgetConnection(conn: RtspConnection): boolean {
+    if (!this.connections.delete(conn)) return false;
+    this.connsByAddress.remove(conn.addressKey);
+    return true;
+  }
+
   private onConnectionClosed(conn: RtspConnection): void {
-    this.connections.delete(conn);
+    this.forgetConnection(conn);
     // A session dies with its connection: players that close the socket stop receiving at once, even over UDP.
-    for (const s of [...this.sessions.values()]) if (s.conn === conn) this.closeSession(s, 'connection closed');
+    for (const s of [...(this.sessionsByConn.get(conn) ?? [])]) this.closeSession(s, 'connection closed');
+    this.sessionsByConn.delete(conn);
     conn.logger.info('disconnect');
   }
 
@@ -316,11 +442,17 @@ export class RtspServer {
       track = playerTrack(t.value.control, stream.tracks.length);
       if (track === undefined) return refuse(404, `stream "${t.value.name}" has no track "${t.value.control}"`);
       if (!existing) {
-        const limit = this.admit(stream);
+        const limit = this.sessionLimit(conn, 'play') ?? this.admit(stream);
         if (limit) return limit;
       }
     }
     if (existing?.transports.has(track)) return refuse(455, `track ${track} is already set up`);
+    if (!existing && recording) {
+      const limit = this.sessionLimit(conn, 'record');
+      if (limit) return limit;
+    }
+    const trackLimit = this.trackLimit(conn);
+    if (trackLimit) return trackLimit;
 
     const wanted = existing?.lowerTransport;
     const spec = specs.value.find((s) => (s.protocol.startsWith('RTP/AVP') && s.delivery !== 'multicast') && (wanted === undefined || s.lowerTransport.toLowerCase() === wanted));
@@ -352,6 +484,15 @@ export class RtspServer {
     if (conn.isClosed || existing?.state === 'closed' || stream?.state === 'ended') {
       if (transport.kind === 'udp') transport.pair.close();
       return refuse(454, 'the session or stream ended during SETUP');
+    }
+    // Other SETUPs may have taken what was left meanwhile (the player limit too: admit() ran before the await).
+    const lateLimit =
+      (existing ? undefined : this.sessionLimit(conn, recording ? 'record' : 'play')) ??
+      (!existing && !recording && this.playerCount() >= this.o.maxClients ? refuse(503, `the server is at its player limit (${this.o.maxClients}); try again later`) : undefined) ??
+      this.trackLimit(conn);
+    if (lateLimit) {
+      if (transport.kind === 'udp') transport.pair.close();
+      return lateLimit;
     }
     const session = existing ?? this.createSession(conn, recording ? 'record' : 'play', t.value.name, recording ? announced?.sdp : undefined);
     if (stream && !session.stream) session.stream = stream;
@@ -390,12 +531,16 @@ export class RtspServer {
     if (info.length > 0) headers.push(['RTP-Info', info.join(',')]);
     const wasPlaying = session.state === 'playing';
     session.transition('playing');
+    this.clearPlayTimer(session);
     return {
       ...reply(200, headers),
       after: () => {
         if (wasPlaying || session.state !== 'playing') return;
         if (session.reader) stream.resumeReader(session.reader);
-        else session.reader = stream.addReader(session.id, new PlayerSink(session), new Set(session.transports.keys()));
+        else {
+          session.sink = new PlayerSink(session, this.o.udpPace ? { pace: this.o.udpPace } : {});
+          session.reader = stream.addReader(session.id, session.sink, new Set(session.transports.keys()));
+        }
         conn.logger.info('play', { session: session.id, stream: session.name, transport: session.lowerTransport, players: stream.readerCount() });
       },
     };
@@ -418,6 +563,7 @@ export class RtspServer {
     if (!claimed.ok) return reply(403, [], claimed.refusal.message + '\n', 'Forbidden (Stream Already Published)');
     session.stream = claimed.stream;
     session.transition('recording');
+    this.clearPlayTimer(session);
     conn.logger.info('publish', { session: session.id, stream: session.name, transport: session.lowerTransport });
     return reply(200, [['Session', this.sessionHeader(session)]]);
   }
@@ -472,7 +618,53 @@ export class RtspServer {
     const session = new RtspSession({ id, mode, name, conn, now: this.now, ...(announced ? { announced } : {}) });
     session.onEnd = (reason) => this.endPlayer(session, reason);
     this.sessions.set(id, session);
+    let mine = this.sessionsByConn.get(conn);
+    if (!mine) this.sessionsByConn.set(conn, (mine = new Set()));
+    mine.add(session);
+    if (mode === 'play') this.playersByAddress.add(conn.addressKey);
+    // RFC 2326 leaves the time between SETUP and PLAY to the server: ours is short and keep-alives do not extend it,
+    // so a session that is set up and never played holds its place for seconds, not for as long as its client likes.
+    const playTimeoutMs = this.o.playTimeoutMs ?? DEFAULT_PLAY_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      this.playTimers.delete(session);
+      if (session.state !== 'ready' || session.started) return;
+      conn.logger.info('play-timeout', { session: session.id, stream: name, mode, timeoutMs: playTimeoutMs });
+      this.closeSession(session, 'play-timeout');
+    }, playTimeoutMs);
+    timer.unref();
+    this.playTimers.set(session, timer);
     return session;
+  }
+
+  private clearPlayTimer(session: RtspSession): void {
+    const timer = this.playTimers.get(session);
+    if (timer) clearTimeout(timer);
+    this.playTimers.delete(session);
+  }
+
+  /** undefined = a new session may be created on this connection; otherwise the 503 to answer. */
+  private sessionLimit(conn: RtspConnection, mode: 'play' | 'record'): Respond | undefined {
+    const perConn = this.o.maxSessionsPerConnection ?? DEFAULT_SESSIONS_PER_CONNECTION;
+    if ((this.sessionsByConn.get(conn)?.size ?? 0) >= perConn) {
+      conn.logger.warn('session-refused', { reason: 'max-sessions-per-connection', limit: perConn });
+      return refuse(503, `this connection already has ${perConn} sessions, the most allowed; tear one down or open another connection`);
+    }
+    const perIp = this.o.maxSessionsPerIp ?? 0;
+    if (mode === 'play' && perIp > 0 && this.countsPerIp(conn.remoteAddress, 'sessions') && this.playersByAddress.get(conn.addressKey) >= perIp) {
+      conn.logger.warn('session-refused', { reason: 'max-sessions-per-ip', limit: perIp });
+      return refuse(503, `your address already has ${perIp} player sessions, the most allowed; close some and try again`);
+    }
+    return undefined;
+  }
+
+  /** Tracks set up on one connection (interleaved channel pairs, UDP port pairs), across its sessions. */
+  private trackLimit(conn: RtspConnection): Respond | undefined {
+    const max = this.o.maxTracksPerConnection ?? DEFAULT_TRACKS_PER_CONNECTION;
+    let n = 0;
+    for (const s of this.sessionsByConn.get(conn) ?? []) n += s.transports.size;
+    if (n < max) return undefined;
+    conn.logger.warn('session-refused', { reason: 'max-tracks-per-connection', limit: max });
+    return refuse(503, `this connection already has ${max} tracks set up, the most allowed; tear a session down first`);
   }
 
   private sessionHeader(s: RtspSession): string {
@@ -504,6 +696,9 @@ export class RtspServer {
     if (session.state === 'closed') return;
     session.transition('closed');
     this.sessions.delete(session.id);
+    this.clearPlayTimer(session);
+    const mine = this.sessionsByConn.get(session.conn);
+    if (mine?.delete(session) && session.mode === 'play') this.playersByAddress.remove(session.conn.addressKey);
     if (session.reader) session.stream?.removeReader(session.reader);
     session.reader = undefined;
     if (session.mode === 'record' && session.stream && session.stream.publisher?.session === session.id) {
@@ -543,7 +738,7 @@ export class RtspServer {
 
   /** ffserver's MaxClients (503) and MaxBandwidth (453). */
   private admit(stream: Stream): Respond | undefined {
-    if (this.playerCount() >= this.o.maxClients) {
+    if (this.playerCount() >= this.o.maxClients && !this.reclaim()) {
       this.logger.warn('player-refused', { stream: stream.name, reason: 'max-clients', limit: this.o.maxClients });
       return refuse(503, `the server is at its player limit (${this.o.maxClients}); try again later`);
     }
@@ -553,6 +748,27 @@ export class RtspServer {
       return refuse(453, `the server is at its bandwidth limit (${max} kbit/s); try again later`);
     }
     return undefined;
+  }
+
+  /**
+   * At the player limit, end the play session that was set up longest ago and never played (if it is older than
+   * RECLAIM_AFTER_MS), so that its place goes to a player that asks now. Playing and paused players are never taken:
+   * those hold their place for as long as they keep their session alive.
+   */
+  private reclaim(): boolean {
+    const now = this.now();
+    // With a play timeout shorter than that, half of it: a session that old would soon end anyway.
+    const minAge = Math.min(RECLAIM_AFTER_MS, (this.o.playTimeoutMs ?? DEFAULT_PLAY_TIMEOUT_MS) / 2);
+    let oldest: RtspSession | undefined;
+    for (const s of this.playTimers.keys()) {
+      if (s.mode !== 'play' || s.started || s.state !== 'ready' || now - s.createdAt < minAge) continue;
+      if (!oldest || s.createdAt < oldest.createdAt) oldest = s;
+    }
+    if (!oldest) return false;
+    this.reclaimed++;
+    oldest.conn.logger.info('session-reclaimed', { session: oldest.id, stream: oldest.name, ageMs: now - oldest.createdAt });
+    this.closeSession(oldest, 'reclaimed');
+    return true;
   }
 
   /** undefined = allowed; otherwise the 401/403 to answer. */

@@ -6,6 +6,7 @@ import type { Stream } from '../stream/stream.ts';
 import type { RtspConnection } from './connection.ts';
 import { writeInterleaved } from './interleaved.ts';
 import type { UdpPair } from './udp.ts';
+import { UnitPacer, type PaceOptions, type PacerClock } from './udp-pacer.ts';
 import type { SessionDescription } from './sdp.ts';
 
 export type SessionMode = 'play' | 'record';
@@ -48,7 +49,13 @@ export class RtspSession {
   state: SessionState = 'ready';
   stream: Stream | undefined;
   reader: Reader | undefined;
+  /** What the hub sends this session's units to, once it plays. */
+  sink: PlayerSink | undefined;
   lastSeen: number;
+  /** When the session was created: it must play (or record) within the play timeout of this. */
+  readonly createdAt: number;
+  /** Whether it ever played or recorded: only sessions that never did are reclaimed at the player limit. */
+  started = false;
   /** Set by the server: how to end this session when the hub gives up on it. */
   onEnd: (reason: ReaderEndReason) => void = () => {};
   private readonly now: () => number;
@@ -61,6 +68,7 @@ export class RtspSession {
     this.announced = o.announced;
     this.now = o.now;
     this.lastSeen = o.now();
+    this.createdAt = this.lastSeen;
   }
 
   get lowerTransport(): 'tcp' | 'udp' | undefined {
@@ -73,6 +81,7 @@ export class RtspSession {
     const allowed = TRANSITIONS[this.mode][this.state] ?? [];
     if (!allowed.includes(to)) throw new SessionStateError(this.state, to);
     this.state = to;
+    if (to === 'playing' || to === 'recording') this.started = true;
   }
 
   canTransition(to: SessionState): boolean {
@@ -83,8 +92,9 @@ export class RtspSession {
     this.lastSeen = this.now();
   }
 
-  /** Release the UDP ports this session holds. */
+  /** Stop sending, and release the UDP ports this session holds. */
   releaseTransports(): void {
+    this.sink?.close();
     for (const t of this.transports.values()) if (t.kind === 'udp') t.pair.close();
   }
 }
@@ -99,9 +109,23 @@ export function rtcpBye(ssrc: number): Uint8Array {
   return b;
 }
 
-/** Delivers a Stream's units to a play session over its transports: one write per unit over TCP. */
+export interface PlayerSinkOptions {
+  /** UDP only: how the units a player is sent at once (the cached group) are spread out; see udp-pacer.ts. */
+  pace?: PaceOptions;
+  clock?: PacerClock;
+}
+
+/**
+ * Delivers a Stream's units to a play session over its transports: one write per unit over TCP, where flow control
+ * paces; over UDP through a UnitPacer, so that a joining player's burst does not overflow its receive buffer.
+ */
 export class PlayerSink implements ReaderSink {
-  constructor(private readonly session: RtspSession) {}
+  private pacer: UnitPacer | undefined;
+
+  constructor(
+    private readonly session: RtspSession,
+    private readonly o: PlayerSinkOptions = {},
+  ) {}
 
   sendUnit(unit: AccessUnit): void {
     const t = this.session.state === 'closed' ? undefined : this.session.transports.get(unit.track);
@@ -110,10 +134,22 @@ export class PlayerSink implements ReaderSink {
       this.session.conn.write(framedFor(unit, t.rtpChannel));
       return;
     }
-    // UDP: one datagram per RTP packet is the protocol; there is no batching send in Node's dgram.
+    this.pacer ??= new UnitPacer((u) => this.sendUdp(u), { ...(this.o.pace ? { pace: this.o.pace } : {}), ...(this.o.clock ? { clock: this.o.clock } : {}) });
+    this.pacer.push(unit);
+  }
+
+  private sendUdp(unit: AccessUnit): void {
+    const t = this.session.state === 'closed' ? undefined : this.session.transports.get(unit.track);
+    if (t?.kind !== 'udp') return;
+    // One datagram per RTP packet is the protocol; there is no batching send in Node's dgram.
     udpSend(() => {
       for (const p of unit.packets) t.pair.rtp.send(p, t.peerRtpPort, t.peer);
     });
+  }
+
+  /** Stop: what the pacer still holds is dropped. Idempotent. */
+  close(): void {
+    this.pacer?.close();
   }
 
   sendRtcp(track: number, packet: Uint8Array): void {
@@ -134,7 +170,7 @@ export class PlayerSink implements ReaderSink {
   backlog(): number {
     if (this.session.state === 'closed') return 0;
     if (this.session.lowerTransport === 'tcp') return this.session.conn.backlog();
-    let n = 0;
+    let n = this.pacer?.queuedBytes() ?? 0;
     for (const t of this.session.transports.values()) if (t.kind === 'udp') n += t.pair.rtp.getSendQueueSize();
     return n;
   }

@@ -71,6 +71,23 @@ describe('parseConfig', () => {
     expect(e).not.toContain('SECRETKEY123');
   });
 
+  it('caps RTSP clients per address, sparing loopback unless a cap is set explicitly', () => {
+    expect(ok([])).toMatchObject({ maxConnectionsPerIp: 64, maxSessionsPerIp: 32, perIpLoopback: { connections: false, sessions: false }, playTimeoutMs: 10_000 });
+    expect(ok(['--max-connections-per-ip', '4', '--play-timeout', '1.5'])).toMatchObject({
+      maxConnectionsPerIp: 4, maxSessionsPerIp: 32, perIpLoopback: { connections: true, sessions: false }, playTimeoutMs: 1500,
+    });
+    // 0 = no limit; set explicitly it still counts as set.
+    expect(ok(['--max-sessions-per-ip', '0'])).toMatchObject({ maxSessionsPerIp: 0, perIpLoopback: { connections: false, sessions: true } });
+    // The config file is as explicit as a flag.
+    expect(ok(['--config', 'c.json'], {}, { 'c.json': '{"maxSessionsPerIp": 2, "playTimeout": 3}' })).toMatchObject({
+      maxSessionsPerIp: 2, perIpLoopback: { connections: false, sessions: true }, playTimeoutMs: 3000,
+    });
+    expect(err(['--max-connections-per-ip=-1'])).toMatch(/--max-connections-per-ip must be a whole number ≥ 0/);
+    expect(err(['--max-sessions-per-ip', 'lots'])).toMatch(/--max-sessions-per-ip must be a whole number ≥ 0/);
+    expect(err(['--play-timeout', '0'])).toMatch(/--play-timeout must be more than 0 seconds/);
+    expect(err(['--play-timeout', 'soon'])).toMatch(/--play-timeout must be a number of seconds/);
+  });
+
   it('answers --help', () => {
     expect(parseConfig(['--help'])).toEqual({ ok: 'help' });
   });
