@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { HELP, parseConfig, type Config } from './config.ts';
 import { expandOutputUrl, maskUrl, parseOutputUrl, type OutputKind } from './egress/output-url.ts';
 import { ensureWebBuilt, WEB_DIST } from './http/web-build.ts';
-import { HttpServer } from './http/server.ts';
+import { HttpServer, type HttpServerOptions } from './http/server.ts';
 import { IngestServer } from './ingest/ingest-server.ts';
 import { HubOutputs } from './egress/hub-outputs.ts';
 import type { Destination } from './egress/stream-outputs.ts';
@@ -24,7 +24,7 @@ export interface Relay {
 
 /** Settings that have no flag: tests shorten timeouts, shrink the reader policy, or stop trusting loopback. */
 export interface RelayOverrides {
-  rtsp?: Partial<Pick<RtspServerOptions, 'sessionTimeoutMs' | 'requestTimeoutMs' | 'authFailureDelayMs' | 'limits'>>;
+  rtsp?: Partial<Pick<RtspServerOptions, 'sessionTimeoutMs' | 'requestTimeoutMs' | 'authFailureDelayMs' | 'limits' | 'udpPace' | 'maxConnections' | 'maxSessionsPerConnection' | 'maxTracksPerConnection'>>;
   auth?: Partial<Pick<RtspAuthOptions, 'trustLoopback' | 'realm'>>;
   policy?: ReaderPolicy;
   /** Skip building the page (tests that only need RTSP). */
@@ -33,6 +33,8 @@ export interface RelayOverrides {
   ffmpegPath?: string;
   /** How long a publisher socket may take to send hello, and then its init segment. */
   helloTimeoutMs?: number;
+  /** Timings of HTTP playback (/NAME.mp4). */
+  progressive?: HttpServerOptions['progressive'];
 }
 
 /** Start everything; tests call this with port 0. */
@@ -49,7 +51,13 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     registry,
     udpPorts: config.udpPorts,
     maxClients: config.maxClients,
+    // HTTP players count against --max-clients as RTSP players do (http is made below; called only later).
+    otherPlayers: (): number => http.progressivePlayers(),
     maxBandwidthKbps: config.maxBandwidthKbps,
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
+    maxSessionsPerIp: config.maxSessionsPerIp,
+    perIpLoopback: config.perIpLoopback,
+    playTimeoutMs: config.playTimeoutMs,
     auth: {
       ...(config.publish ? { publish: config.publish } : {}),
       ...(config.read ? { read: config.read } : {}),
@@ -96,6 +104,10 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     rtspPlayers: (name) => rtsp.playersOf(name),
     outputs: () => config.outputs.map((t) => ({ url: maskUrl(t), kind: outputKind(t) })),
     allowOrigins: config.allowOrigins,
+    maxClients: config.maxClients,
+    maxBandwidthKbps: config.maxBandwidthKbps,
+    ...(config.read ? { read: config.read } : {}),
+    ...(overrides.progressive ? { progressive: overrides.progressive } : {}),
     ...(config.publishToken !== undefined ? { publishToken: config.publishToken } : {}),
     ...(config.tls ? { tls: config.tls } : {}),
   });

@@ -1,4 +1,5 @@
-// HTTP(S) on --http-port: the publisher page, the JSON API, and the publisher WebSocket (ws, noServer).
+// HTTP(S) on --http-port: the publisher page, the JSON API, HTTP playback (/NAME.mp4), and the publisher WebSocket
+// (ws, noServer).
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -12,6 +13,7 @@ import type { Logger } from '../log.ts';
 import { isLoopbackAddress, isLoopbackHost, normalizeAddress } from '../net.ts';
 import type { StreamRegistry } from '../stream/registry.ts';
 import { listStreams } from './api.ts';
+import { ProgressiveServer, progressiveName, type ProgressiveOptions } from './progressive.ts';
 import { serveStatic } from './static.ts';
 
 export interface HttpServerOptions {
@@ -29,6 +31,13 @@ export interface HttpServerOptions {
   allowOrigins: string[];
   tls?: { cert: string; key: string };
   keyframeIntervalMs?: number;
+  /** --max-clients and --max-bandwidth: HTTP players count with RTSP players. */
+  maxClients: number;
+  maxBandwidthKbps: number;
+  /** --read-user/--read-pass: HTTP Basic on /NAME.mp4 when set. */
+  read?: { username: string; password: string };
+  /** Timings of /NAME.mp4 (tests shorten them). */
+  progressive?: Partial<Pick<ProgressiveOptions, 'configWaitMs' | 'endFlushMs' | 'authFailureDelayMs'>>;
 }
 
 /** About 16 MiB: a 1080p keyframe at a high bitrate fits; nothing bigger is a single frame. */
@@ -38,8 +47,18 @@ export class HttpServer {
   private readonly server: http.Server | https.Server;
   private readonly wss: WebSocketServer;
   private readonly scheme: 'http' | 'https';
+  private readonly progressive: ProgressiveServer;
 
   constructor(private readonly o: HttpServerOptions) {
+    this.progressive = new ProgressiveServer({
+      registry: o.registry,
+      logger: o.logger,
+      maxClients: o.maxClients,
+      maxBandwidthKbps: o.maxBandwidthKbps,
+      rtspPort: o.rtspPort,
+      ...(o.read ? { read: o.read } : {}),
+      ...o.progressive,
+    });
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       this.request(req, res).catch((err: unknown) => {
         o.logger.error('http-failed', { err, url: req.url });
@@ -68,7 +87,13 @@ export class HttpServer {
     return typeof a === 'object' && a ? a.port : 0;
   }
 
+  /** Players of /NAME.mp4 being served now. */
+  progressivePlayers(): number {
+    return this.progressive.playerCount();
+  }
+
   async close(): Promise<void> {
+    this.progressive.close();
     for (const c of this.wss.clients) c.terminate();
     this.wss.close();
     this.server.closeAllConnections();
@@ -87,6 +112,8 @@ export class HttpServer {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('only GET here\n');
       return;
     }
+    const mp4 = progressiveName(url.pathname);
+    if (mp4 !== undefined) return this.progressive.handle(req, res, mp4);
     if (url.pathname === '/api/streams') return json(res, listStreams(this.o.registry, this.o.ingest, this.o.rtspPlayers, (name) => this.o.hubOutputs.statusOf(name) ?? []));
     if (url.pathname === '/api/config') {
       const loopback = this.trustedLocal(req);

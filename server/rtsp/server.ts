@@ -45,8 +45,10 @@ export interface RtspServerOptions {
   logger: Logger;
   registry: StreamRegistry;
   udpPorts: { min: number; max: number };
-  /** ffserver's MaxClients: players across all streams. */
+  /** ffserver's MaxClients: players across all streams, of every protocol. */
   maxClients: number;
+  /** Players served by other servers (HTTP /NAME.mp4), which --max-clients counts too. */
+  otherPlayers?: () => number;
   /** ffserver's MaxBandwidth, kbit/s of all players together; 0 = no limit. */
   maxBandwidthKbps: number;
   auth: RtspAuthOptions;
@@ -488,7 +490,7 @@ export class RtspServer {
     // Other SETUPs may have taken what was left meanwhile (the player limit too: admit() ran before the await).
     const lateLimit =
       (existing ? undefined : this.sessionLimit(conn, recording ? 'record' : 'play')) ??
-      (!existing && !recording && this.playerCount() >= this.o.maxClients ? refuse(503, `the server is at its player limit (${this.o.maxClients}); try again later`) : undefined) ??
+      (!existing && !recording && this.allPlayers() >= this.o.maxClients ? refuse(503, `the server is at its player limit (${this.o.maxClients}); try again later`) : undefined) ??
       this.trackLimit(conn);
     if (lateLimit) {
       if (transport.kind === 'udp') transport.pair.close();
@@ -737,8 +739,13 @@ export class RtspServer {
   // ---- limits and auth ------------------------------------------------------------------------------------------
 
   /** ffserver's MaxClients (503) and MaxBandwidth (453). */
+  /** RTSP player sessions and the players of the other servers: what --max-clients is checked against. */
+  private allPlayers(): number {
+    return this.playerCount() + (this.o.otherPlayers?.() ?? 0);
+  }
+
   private admit(stream: Stream): Respond | undefined {
-    if (this.playerCount() >= this.o.maxClients && !this.reclaim()) {
+    if (this.allPlayers() >= this.o.maxClients && !this.reclaim()) {
       this.logger.warn('player-refused', { stream: stream.name, reason: 'max-clients', limit: this.o.maxClients });
       return refuse(503, `the server is at its player limit (${this.o.maxClients}); try again later`);
     }

@@ -1,0 +1,115 @@
+// What every fMP4 reader of a stream does before and around its SampleMuxer (the ffmpeg feed, HTTP progressive, and
+// the viewer and recorder to come): choose the tracks it carries (the first video and the first audio track MP4 can
+// carry), wait until all their configurations are known, notice when one changes (a new init segment is due), and
+// start each muxer's video on a keyframe. Pure: it reads the stream through MuxSource, which the hub's Stream
+// satisfies, and does no I/O.
+import { SampleMuxer } from './sample-muxer.ts';
+import type { Sample, SampleCodec, SampleConfig } from './sample.ts';
+
+/** What a TrackMux needs of a stream (stream/stream.ts's Stream has it). */
+export interface MuxSource {
+  readonly tracks: ReadonlyArray<{ index: number; codec: { kind: string; codec: string } }>;
+  /** The track's codec when frame readers can carry it, else undefined (the track stays RTP-only). */
+  sampleCodec(track: number): SampleCodec | undefined;
+  /** The track's configuration once known (H.264: after an SPS and a PPS, from the SDP or in band). */
+  sampleConfig(track: number): SampleConfig | undefined;
+}
+
+export interface MuxTrack {
+  /** The stream's track index. */
+  index: number;
+  role: 'video' | 'audio';
+}
+
+export interface TrackChoice {
+  carried: MuxTrack[];
+  /** The stream's video and audio tracks left out, with their codec as the SDP names it. */
+  left: Array<{ index: number; kind: 'video' | 'audio'; codec: string }>;
+}
+
+/** The first video and the first audio track whose codec MP4 carries (at most one of each: SampleMuxer's shape). */
+export function chooseTracks(source: MuxSource): TrackChoice {
+  const carried: MuxTrack[] = [];
+  const left: TrackChoice['left'] = [];
+  for (const role of ['video', 'audio'] as const) {
+    for (const t of source.tracks) {
+      if (t.codec.kind !== role) continue;
+      if (source.sampleCodec(t.index) !== undefined && !carried.some((c) => c.role === role)) carried.push({ index: t.index, role });
+      else left.push({ index: t.index, kind: role, codec: t.codec.codec || '(unknown)' });
+    }
+  }
+  return { carried, left };
+}
+
+/** Whether a TrackMux's muxer matches the stream: a track not configured yet, a configuration newer than it, or same. */
+export type MuxReadiness = { state: 'waiting'; track: number } | { state: 'changed' } | { state: 'current' };
+
+export class TrackMux {
+  readonly tracks: readonly MuxTrack[];
+  /** Configuration version each track's muxer was made for; 0 before the first. */
+  private readonly versions: number[];
+  private muxer: SampleMuxer | undefined;
+  /** The current muxer has had its first video keyframe (a decoder cannot start on anything else). */
+  private videoStarted = false;
+
+  constructor(tracks: readonly MuxTrack[]) {
+    this.tracks = tracks;
+    this.versions = tracks.map(() => 0);
+  }
+
+  /** The stream tracks this mux reads (give them to Stream.addReader). */
+  trackSet(): ReadonlySet<number> {
+    return new Set(this.tracks.map((t) => t.index));
+  }
+
+  /** The muxer of the last start(), if any. */
+  get current(): SampleMuxer | undefined {
+    return this.muxer;
+  }
+
+  readiness(source: MuxSource): MuxReadiness {
+    let changed = this.muxer === undefined;
+    for (let i = 0; i < this.tracks.length; i++) {
+      const t = this.tracks[i]!;
+      const c = source.sampleConfig(t.index);
+      if (!c) return { state: 'waiting', track: t.index };
+      if (c.version !== this.versions[i]) changed = true;
+    }
+    return { state: changed ? 'changed' : 'current' };
+  }
+
+  /**
+   * A new muxer for the tracks' current configurations (all known: see readiness). Throws Fmp4WriterError when MP4
+   * cannot carry one of them; the previous muxer then stays current.
+   */
+  start(source: MuxSource): SampleMuxer {
+    const configs = this.tracks.map((t) => {
+      const c = source.sampleConfig(t.index);
+      if (!c) throw new Error(`TrackMux.start: track ${t.index} has no configuration yet`);
+      return c;
+    });
+    const muxer = new SampleMuxer(configs);
+    configs.forEach((c, i) => (this.versions[i] = c.version));
+    this.muxer = muxer;
+    this.videoStarted = false;
+    return muxer;
+  }
+
+  /**
+   * A unit's samples for stream track `track`, added to the current muxer; false when none was taken (no muxer, a track
+   * this mux does not carry, or video before the muxer's first keyframe).
+   */
+  add(track: number, samples: readonly Sample[]): boolean {
+    const i = this.tracks.findIndex((t) => t.index === track);
+    const muxer = this.muxer;
+    if (i < 0 || !muxer || samples.length === 0) return false;
+    if (this.tracks[i]!.role === 'video' && !this.videoStarted) {
+      const k = samples.findIndex((s) => s.keyframe);
+      if (k < 0) return false;
+      this.videoStarted = true;
+      samples = samples.slice(k);
+    }
+    muxer.add(i, samples);
+    return true;
+  }
+}
