@@ -7,20 +7,16 @@
 // replays the init segment and the hub's cached keyframe group, so ffmpeg always begins on a keyframe. The hub never
 // waits for it: a backlog over the bound drops fragments until the next keyframe (ffmpeg-output.ts).
 import type { Logger } from '../log.ts';
-import type { Sample, SampleCodec, SampleConfig } from '../protocols/fmp4/sample.ts';
-import { SampleMuxer } from '../protocols/fmp4/sample-muxer.ts';
+import type { Sample } from '../protocols/fmp4/sample.ts';
+import { chooseTracks, TrackMux, type MuxSource } from '../protocols/fmp4/track-mux.ts';
 import type { AccessUnit } from '../stream/access-unit.ts';
 import type { ReaderEndReason, ReaderSink } from '../stream/reader.ts';
 import { FfmpegOutput, type FfmpegOutputOptions, type OutputSnapshot } from './ffmpeg-output.ts';
 import type { OutputKind } from './output-url.ts';
 
 /** What the feed needs of the hub's stream. */
-export interface FeedSource {
-  readonly tracks: ReadonlyArray<{ index: number; codec: { kind: string } }>;
-  /** The track's codec when frame readers can carry it, else undefined (the track stays RTP-only). */
-  sampleCodec(track: number): SampleCodec | undefined;
+export interface FeedSource extends MuxSource {
   samplesOf(unit: AccessUnit): readonly Sample[] | null;
-  sampleConfig(track: number): SampleConfig | undefined;
   cachedGroup(): readonly AccessUnit[];
 }
 
@@ -39,18 +35,10 @@ export interface Fmp4FeedOptions extends Pick<FfmpegOutputOptions, 'ffmpegPath' 
   onOutputStart?: () => void;
 }
 
-interface FeedTrack {
-  /** The hub's track index. */
-  index: number;
-  role: 'video' | 'audio';
-  configVersion: number;
-}
-
 export class Fmp4Feed implements ReaderSink {
-  private readonly tracks: FeedTrack[];
+  /** The tracks carried, and the current ffmpeg run's muxer (a new one per run: each run starts from an init segment). */
+  private readonly mux: TrackMux;
   private output: FfmpegOutput | undefined;
-  /** The current ffmpeg's muxer (a new one per run: each run starts from an init segment). */
-  private muxer: SampleMuxer | undefined;
   /** Outputs replaced by a new configuration, still exiting. */
   private readonly retiring = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
@@ -61,25 +49,22 @@ export class Fmp4Feed implements ReaderSink {
   private restartsBefore = 0;
   /** Why this destination cannot carry the stream (no ffmpeg runs), in words for the API and the page. */
   problem: string | undefined;
+  /** The configuration versions `problem` is about: not tried again until one changes. */
+  private refused: string | undefined;
 
   constructor(private readonly o: Fmp4FeedOptions) {
     // The first video and the first audio track whose codec MP4 carries (configurations may come later, in band).
-    const video = o.source.tracks.find((t) => t.codec.kind === 'video' && o.source.sampleCodec(t.index) !== undefined);
-    const audio = o.source.tracks.find((t) => t.codec.kind === 'audio' && o.source.sampleCodec(t.index) !== undefined);
-    const tracks: FeedTrack[] = [];
-    if (video) tracks.push({ index: video.index, role: 'video', configVersion: 0 });
-    if (audio) tracks.push({ index: audio.index, role: 'audio', configVersion: 0 });
-    this.tracks = tracks;
+    this.mux = new TrackMux(chooseTracks(o.source).carried);
   }
 
   /** The hub tracks this feed reads (give them to Stream.addReader). */
   trackSet(): ReadonlySet<number> {
-    return new Set(this.tracks.map((t) => t.index));
+    return this.mux.trackSet();
   }
 
   /** Whether the stream has anything this feed can carry. */
   carriesAnything(): boolean {
-    return this.tracks.length > 0;
+    return this.mux.tracks.length > 0;
   }
 
   snapshot(): OutputSnapshot | undefined {
@@ -91,17 +76,21 @@ export class Fmp4Feed implements ReaderSink {
 
   sendUnit(unit: AccessUnit): void {
     if (this.closed) return;
-    const track = this.tracks.find((t) => t.index === unit.track);
+    const track = this.mux.tracks.find((t) => t.index === unit.track);
     if (!track) return;
     const samples = this.o.source.samplesOf(unit);
     if (!samples || samples.length === 0) return;
     // A new ffmpeg's prelude holds this unit when it is in the cached group; otherwise it follows below (audio-only
     // streams have no group), and the decode-time check drops it if the prelude had it.
-    if (this.configChanged()) this.restart();
-    const muxer = this.muxer;
-    if (!this.output || !muxer) return;
+    const ready = this.mux.readiness(this.o.source);
+    if (ready.state === 'waiting' && !this.waitingLogged) {
+      this.waitingLogged = true;
+      this.o.logger.info('egress.waiting_for_config', { track: ready.track });
+    }
+    if (ready.state === 'changed' && this.versionsKey() !== this.refused) this.restart();
+    if (!this.output) return;
     if (track.role === 'video' && unit.keyframe) this.flush(); // a keyframe opens a fragment: where a skip resumes
-    muxer.add(this.tracks.indexOf(track), samples);
+    this.mux.add(unit.track, samples);
     if (this.o.coalesceMs <= 0) this.flush();
     else this.timer ??= setTimeout(() => {
       this.timer = undefined;
@@ -135,24 +124,8 @@ export class Fmp4Feed implements ReaderSink {
     return this.closing;
   }
 
-  /** True when a carried track's configuration is new (first known, or changed in band). */
-  private configChanged(): boolean {
-    let changed = false;
-    for (const t of this.tracks) {
-      const c = this.o.source.sampleConfig(t.index);
-      if (!c) {
-        if (!this.waitingLogged) this.o.logger.info('egress.waiting_for_config', { track: t.index });
-        this.waitingLogged = true;
-        return false; // not all known yet: nothing to start
-      }
-      if (c.version !== t.configVersion) changed = true;
-    }
-    return changed;
-  }
-
   /** A new ffmpeg for the current configurations; the old one (if any) is ended. */
   private restart(): void {
-    for (const t of this.tracks) t.configVersion = this.o.source.sampleConfig(t.index)!.version;
     const old = this.output;
     if (old) {
       this.o.logger.info('egress.config_changed', { message: 'the codec configuration changed: ffmpeg restarts with a new init segment' });
@@ -160,34 +133,32 @@ export class Fmp4Feed implements ReaderSink {
       const done = old.close().finally(() => this.retiring.delete(done));
       this.retiring.add(done);
     }
-    const configs = this.tracks.map((t) => this.o.source.sampleConfig(t.index)!);
+    const configs = this.mux.tracks.map((t) => this.o.source.sampleConfig(t.index)!);
     if (this.o.kind === 'rtmp' && configs.some((c) => c.codec === 'h265')) {
       // ffmpeg 5.1's FLV muxer has no HEVC (no enhanced RTMP), and video is never re-encoded.
-      this.problem = 'H.265 video cannot be restreamed over RTMP (FLV in ffmpeg 5.1 carries H.264 only); use an rtsp:// destination';
-      this.o.logger.error('egress.unsupported', { message: this.problem });
-      this.output = undefined;
+      this.refuse('H.265 video cannot be restreamed over RTMP (FLV in ffmpeg 5.1 carries H.264 only); use an rtsp:// destination');
       return;
     }
     this.problem = undefined;
+    this.refused = undefined;
     try {
-      // Checked once here; every run of this ffmpeg starts with a muxer for the same configurations.
-      void new SampleMuxer(configs);
+      // Made here (the configurations are checked: MP4 may refuse one), and again at every (re)start of ffmpeg.
+      this.mux.start(this.o.source);
     } catch (e) {
-      this.o.logger.error('egress.init_failed', { message: e instanceof Error ? e.message : String(e) });
-      this.output = undefined;
+      this.refuse(`the stream's codec configuration cannot go into MP4: ${e instanceof Error ? e.message : String(e)}`);
       return;
     }
-    const audio = this.tracks.find((t) => t.role === 'audio');
+    const audio = this.mux.tracks.find((t) => t.role === 'audio');
     const audioCodec = audio && this.o.source.sampleConfig(audio.index)!.codec;
     this.output = new FfmpegOutput({
       name: this.o.name,
       url: this.o.url,
       kind: this.o.kind,
       hasAudio: audio !== undefined,
-      hasVideo: this.tracks.some((t) => t.role === 'video'),
+      hasVideo: this.mux.tracks.some((t) => t.role === 'video'),
       audioIsAac: audioCodec === 'aac',
       logger: this.o.logger,
-      prelude: () => this.prelude(configs),
+      prelude: () => this.prelude(),
       ...pick(this.o, ['ffmpegPath', 'spawn', 'now', 'backoff', 'maxBacklogBytes', 'closeGraceMs']),
       // A restart after a failure begins with the cached group, which may be old by then: a fresh keyframe helps.
       // (A first start begins with the keyframe that made the configuration known.)
@@ -198,16 +169,26 @@ export class Fmp4Feed implements ReaderSink {
     this.output.start();
   }
 
+  /** This destination cannot carry the stream as it is configured now: say why, once, and run no ffmpeg. */
+  private refuse(problem: string): void {
+    this.problem = problem;
+    this.refused = this.versionsKey();
+    this.output = undefined;
+    this.o.logger.error('egress.unsupported', { message: problem });
+  }
+
+  private versionsKey(): string {
+    return this.mux.tracks.map((t) => this.o.source.sampleConfig(t.index)?.version ?? 0).join(',');
+  }
+
   /** What a (re)started ffmpeg gets first: the init segment, then the cached keyframe group as one fragment. */
-  private prelude(configs: readonly SampleConfig[]): Uint8Array[] {
+  private prelude(): Uint8Array[] {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const muxer = new SampleMuxer(configs);
-    this.muxer = muxer;
+    const muxer = this.mux.start(this.o.source);
     for (const unit of this.o.source.cachedGroup()) {
-      const i = this.tracks.findIndex((x) => x.index === unit.track);
-      const samples = i >= 0 ? this.o.source.samplesOf(unit) : null;
-      if (samples) muxer.add(i, samples);
+      const samples = this.o.source.samplesOf(unit);
+      if (samples) this.mux.add(unit.track, samples);
     }
     return [muxer.init, ...(muxer.fragment()?.chunks ?? [])];
   }
@@ -215,7 +196,7 @@ export class Fmp4Feed implements ReaderSink {
   private flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const fragment = this.muxer?.fragment();
+    const fragment = this.mux.current?.fragment();
     if (fragment) this.output?.write(fragment.chunks, fragment.resumable);
   }
 }
