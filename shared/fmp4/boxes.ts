@@ -196,12 +196,9 @@ export function stbl(sampleEntry: Uint8Array): Uint8Array {
   );
 }
 
-/**
- * ISO/IEC 14496-12 §8.5.2.2 VisualSampleEntry as specialised by ISO/IEC 14496-15 §5.4.2.1 (avc1),
- * followed by the avcC box (§5.4.2.1.2 AVCConfigurationBox) holding the AVCDecoderConfigurationRecord as is.
- */
-export function avc1(avcC: Uint8Array, width: number, height: number): Uint8Array {
-  const w = new ByteWriter(78)
+/** ISO/IEC 14496-12 §8.5.2.2 VisualSampleEntry fields, without the codec's configuration box (avc1, hvc1/hev1). */
+function visualSampleEntryFields(width: number, height: number): Uint8Array {
+  return new ByteWriter(78)
     .zeros(6) // SampleEntry reserved
     .u16(1) // data_reference_index
     .u16(0) // pre_defined
@@ -215,8 +212,15 @@ export function avc1(avcC: Uint8Array, width: number, height: number): Uint8Arra
     .u16(1) // frame_count
     .zeros(32) // compressorname: a Pascal string, empty
     .u16(0x0018) // depth: colour, no alpha
-    .i16(-1); // pre_defined
-  return box('avc1', w.bytes, box('avcC', avcC));
+    .i16(-1).bytes; // pre_defined
+}
+
+/**
+ * ISO/IEC 14496-12 §8.5.2.2 VisualSampleEntry as specialised by ISO/IEC 14496-15 §5.4.2.1 (avc1),
+ * followed by the avcC box (§5.4.2.1.2 AVCConfigurationBox) holding the AVCDecoderConfigurationRecord as is.
+ */
+export function avc1(avcC: Uint8Array, width: number, height: number): Uint8Array {
+  return box('avc1', visualSampleEntryFields(width, height), box('avcC', avcC));
 }
 
 /**
@@ -227,23 +231,7 @@ export function avc1(avcC: Uint8Array, width: number, height: number): Uint8Arra
  * Apple's players (Safari, QuickTime, AVFoundation) want 'hvc1'.
  */
 export function hevcSampleEntry(type: 'hvc1' | 'hev1', hvcC: Uint8Array, width: number, height: number): Uint8Array {
-  // The same fields as avc1() writes; kept as a copy so the avc1 builder stays exactly as it was.
-  const w = new ByteWriter(78)
-    .zeros(6) // SampleEntry reserved
-    .u16(1) // data_reference_index
-    .u16(0) // pre_defined
-    .u16(0) // reserved
-    .zeros(12) // pre_defined
-    .u16(width)
-    .u16(height)
-    .u32(0x0048_0000) // horizresolution 72 dpi
-    .u32(0x0048_0000) // vertresolution 72 dpi
-    .u32(0) // reserved
-    .u16(1) // frame_count
-    .zeros(32) // compressorname: a Pascal string, empty
-    .u16(0x0018) // depth: colour, no alpha
-    .i16(-1); // pre_defined
-  return box(type, w.bytes, box('hvcC', hvcC));
+  return box(type, visualSampleEntryFields(width, height), box('hvcC', hvcC));
 }
 
 /** The 'hvc1' sample entry: parameter sets only in the hvcC. */
