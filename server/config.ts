@@ -37,7 +37,7 @@ export interface Config {
   logLevel: LogLevel;
 }
 
-export const HELP = `relaycast: broadcast from a browser tab to RTSP players and RTMP platforms
+export const HELP = `relaycast: broadcast from a browser tab to RTSP and HTTP players and RTMP platforms
 
 Usage: npm run server -- [flags]
 
@@ -54,8 +54,9 @@ Usage: npm run server -- [flags]
   --tls-key FILE          ... and key: needed for cameras in browsers on other machines
   --max-publishers N      most browser publishers at once             (default 100)
   --udp-ports MIN-MAX     UDP ports for RTP/RTCP over UDP             (default 10000-19999)
-  --max-clients N         most RTSP players at once (503 beyond)      (default 1000)
-  --max-bandwidth KBPS    most kbit/s to all RTSP players (453 beyond) (default 1000000; 0 = no limit)
+  --max-clients N         most RTSP and HTTP players at once (503 beyond)      (default 1000)
+  --max-bandwidth KBPS    most kbit/s to all RTSP and HTTP players (RTSP 453, HTTP 503 beyond)
+                          (default 1000000; 0 = no limit)
   --max-connections-per-ip N
                           most RTSP connections from one address, IPv6 /64 (default 64; 0 = no limit);
                           the default spares loopback, a value you set applies to loopback too
@@ -67,7 +68,7 @@ Usage: npm run server -- [flags]
                           drops, for it to return with the same codecs (default 5; 0 = end at once)
   --publish-user NAME     credentials remote RTSP publishers must give (loopback needs none)
   --publish-pass PASS     (or env RELAYCAST_PUBLISH_PASS, kept out of the process list)
-  --read-user NAME        credentials every RTSP player must give (default: none needed)
+  --read-user NAME        credentials every player must give: RTSP Digest, HTTP Basic (default: none needed)
   --read-pass PASS        (or env RELAYCAST_READ_PASS)
   --rtsp-basic-auth       also accept Basic auth on RTSP (clear-text password; Digest is always on)
   --log-level LEVEL       debug | info | warn | error                 (default info)
