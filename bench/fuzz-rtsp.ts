@@ -1,13 +1,13 @@
 // The RTSP fuzzer's sockets: each case on its own TCP connection to the relay. It reads every answer, checks its
 // status line byte for byte, and knows how many answers to wait for by running the bytes it sent through the relay's
-// own pure parser (server/rtsp/interleaved.ts): N complete requests get N answers; bytes the parser refuses get one
+// own pure parser (server/protocols/rtsp/interleaved.ts): N complete requests get N answers; bytes the parser refuses get one
 // 4xx and a close; an unfinished request or '$' frame gets nothing yet. So a case ends as soon as its answers are in,
 // instead of after a fixed quiet period, and an answer that never comes is seen.
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import net from 'node:net';
-import { parseIncoming } from '../server/rtsp/interleaved.ts';
-import { getHeader, type RtspResponse } from '../server/rtsp/message.ts';
+import { parseIncoming } from '../server/protocols/rtsp/interleaved.ts';
+import { getHeader, type RtspResponse } from '../server/protocols/rtsp/message.ts';
 import { CAPTURED_SESSION, loadRtspCorpus, rtspCase, type RtspCase, type Target } from './fuzz-rtsp-inputs.ts';
 import { Rng } from './random.ts';
 
@@ -131,7 +131,7 @@ interface CaseResult {
   bytesSent: number;
 }
 
-/** server/rtsp/connection.ts MAX_PIPELINED: requests in flight at once; the next one is refused (400) and the connection closed. */
+/** server/servers/rtsp/connection.ts MAX_PIPELINED: requests in flight at once; the next one is refused (400) and the connection closed. */
 const MAX_PIPELINED = 16;
 
 export interface Expected {
@@ -147,7 +147,7 @@ export interface Expected {
   orPipelineLimit: boolean;
 }
 
-/** What the relay owes for `bytes`, by its own parser (server/rtsp/interleaved.ts). */
+/** What the relay owes for `bytes`, by its own parser (server/protocols/rtsp/interleaved.ts). */
 export function expectedAnswers(bytes: Uint8Array): Expected {
   let requests = 0;
   let off = 0;

@@ -13,7 +13,7 @@ import type { PublisherMedia } from '../test/support/ws-publisher.ts';
 import { AUDIO_TIMESCALE, FPS, VIDEO_TIMESCALE } from '../test/support/ws-publisher.ts';
 import { Fmp4Writer } from '../shared/fmp4/writer.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
-import { MAX_PAYLOAD } from '../server/http/server.ts';
+import { MAX_PAYLOAD } from '../server/servers/http/server.ts';
 import { concat, mutateBytes } from './mutate.ts';
 import type { Rng } from './random.ts';
 

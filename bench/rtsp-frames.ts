@@ -2,7 +2,7 @@
 // §5.1: set on the last packet of an access unit), and the frames missing between them, found from RTP timestamps
 // (a constant-rate stream advances 90000/fps per frame, so a larger step is frames that never arrived).
 import { parseRtpHeader, seqDelta } from '../server/protocols/rtp/packet.ts';
-import { codecOf } from '../server/rtsp/sdp.ts';
+import { codecOf } from '../server/protocols/rtsp/sdp.ts';
 import { RtspStatusError, RtspTestClient } from '../test/support/rtsp-client.ts';
 
 export class FrameCounter {

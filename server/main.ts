@@ -3,13 +3,13 @@
 import { readFileSync } from 'node:fs';
 import { HELP, parseConfig, type Config } from './config.ts';
 import { expandOutputUrl, maskUrl, parseOutputUrl, type OutputKind } from './egress/output-url.ts';
-import { ensureWebBuilt, WEB_DIST } from './http/web-build.ts';
-import { HttpServer, type HttpServerOptions } from './http/server.ts';
-import { IngestServer } from './ingest/ingest-server.ts';
+import { ensureWebBuilt, WEB_DIST } from './servers/http/web-build.ts';
+import { HttpServer, type HttpServerOptions } from './servers/http/server.ts';
+import { IngestServer } from './servers/ws-publish/ingest-server.ts';
 import { HubOutputs } from './egress/hub-outputs.ts';
 import type { Destination } from './egress/stream-outputs.ts';
 import { createLogger, type Logger } from './log.ts';
-import { RtspServer, type RtspAuthOptions, type RtspServerOptions } from './rtsp/server.ts';
+import { RtspServer, type RtspAuthOptions, type RtspServerOptions } from './servers/rtsp/server.ts';
 import type { ReaderPolicy } from './stream/reader.ts';
 import { StreamRegistry } from './stream/registry.ts';
 

@@ -6,7 +6,7 @@
 import { h264Flags, H264_FLAG_IDR } from '../protocols/rtp/h264.ts';
 import { h265Flags, H265_FLAG_IRAP } from '../protocols/rtp/h265.ts';
 import type { RtpHeader } from '../protocols/rtp/packet.ts';
-import { INTERLEAVED_HEADER_SIZE, writeInterleavedHeader } from '../rtsp/interleaved.ts';
+import { INTERLEAVED_HEADER_SIZE, writeInterleavedHeader } from '../protocols/rtsp/interleaved.ts';
 
 export interface AccessUnit {
   track: number;

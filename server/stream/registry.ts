@@ -1,7 +1,7 @@
 // Every live stream by name (mediamtx's path manager): who may publish, the grace period after a publisher leaves,
 // and the totals that --max-clients and --max-bandwidth are checked against.
 import type { Logger } from '../log.ts';
-import { sameCodecs, type SessionDescription } from '../rtsp/sdp.ts';
+import { sameCodecs, type SessionDescription } from '../protocols/rtsp/sdp.ts';
 import type { ReaderPolicy } from './reader.ts';
 import { Stream, type PublisherInfo, type StreamSnapshot } from './stream.ts';
 

@@ -16,7 +16,7 @@ import { H264DtsExtractor, H265DtsExtractor, type DtsResult } from '../protocols
 import { H264_NAL } from '../protocols/rtp/h264.ts';
 import { H265_NAL } from '../protocols/rtp/h265.ts';
 import { parseRtpHeader, rtpPayload } from '../protocols/rtp/packet.ts';
-import { fmtpParams, h264SpropParameterSets, type CodecInfo, type MediaDescription } from '../rtsp/sdp.ts';
+import { fmtpParams, h264SpropParameterSets, type CodecInfo, type MediaDescription } from '../protocols/rtsp/sdp.ts';
 import type { Sample, SampleCodec, SampleConfig } from '../protocols/fmp4/sample.ts';
 import type { AccessUnit } from './access-unit.ts';
 

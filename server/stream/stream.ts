@@ -5,7 +5,7 @@
 import type { Logger } from '../log.ts';
 import { parseRtpHeader, parseRtpHeaderInto, setSequenceNumber, setSsrc, setTimestamp, type RtpHeader } from '../protocols/rtp/packet.ts';
 import { rewriteSenderReport } from '../protocols/rtp/rtcp.ts';
-import { codecOf, type CodecInfo, type MediaDescription, type SessionDescription } from '../rtsp/sdp.ts';
+import { codecOf, type CodecInfo, type MediaDescription, type SessionDescription } from '../protocols/rtsp/sdp.ts';
 import { AccessUnitAssembler, keyframeRuleFor, type AccessUnit, type KeyframeRule } from './access-unit.ts';
 import { RateMeter } from './rate.ts';
 import { sampleCodecOf, StreamTimeline, TrackSamples, type Sample, type SampleCodec, type SampleConfig } from './samples.ts';

@@ -1,6 +1,6 @@
 // A test double for the relaycast HTTP server, for page-level tests: serves a Vite build of web/, answers
 // GET /api/config, and accepts WebSockets at PUBLISH_PATH, recording every message a page sends and letting the test
-// script the answers (accept, refuse, close). The real server (server/http, server/ingest) has its own tests; this
+// script the answers (accept, refuse, close). The real server (server/servers/http, server/servers/ws-publish) has its own tests; this
 // one exists so the page can be tested on its own terms, byte by byte.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -76,7 +76,7 @@ export interface FakeServerOptions {
   stats?: boolean;
 }
 
-// The same Content-Security-Policy the real server sends with index.html (server/http/static.ts), so a page that
+// The same Content-Security-Policy the real server sends with index.html (server/servers/http/static.ts), so a page that
 // only works without it fails here.
 const CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; style-src 'self' 'unsafe-inline'";
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css' };

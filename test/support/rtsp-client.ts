@@ -6,10 +6,10 @@ import { once } from 'node:events';
 import { h264Flags, H264_FLAG_IDR } from '../../server/protocols/rtp/h264.ts';
 import { parseRtpHeader, seqDelta } from '../../server/protocols/rtp/packet.ts';
 import { buildReceiverReport } from '../../server/protocols/rtp/rtcp.ts';
-import { authorizationHeader } from '../../server/rtsp/auth.ts';
-import { parseIncoming } from '../../server/rtsp/interleaved.ts';
-import { getHeader, writeRequest, type Header, type RtspResponse } from '../../server/rtsp/message.ts';
-import { codecOf, parseSdp, resolveControl, type SessionDescription } from '../../server/rtsp/sdp.ts';
+import { authorizationHeader } from '../../server/protocols/rtsp/auth.ts';
+import { parseIncoming } from '../../server/protocols/rtsp/interleaved.ts';
+import { getHeader, writeRequest, type Header, type RtspResponse } from '../../server/protocols/rtsp/message.ts';
+import { codecOf, parseSdp, resolveControl, type SessionDescription } from '../../server/protocols/rtsp/sdp.ts';
 
 export interface TrackCounters {
   packets: number;

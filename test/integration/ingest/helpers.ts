@@ -1,7 +1,7 @@
 // Shared by the ingest integration tests: the relay's HTTP API, the ffmpeg PIDs the egress logged, and this
 // process's ffmpeg children (the relay runs in-process, so every ffmpeg it spawns is our child).
 import { execa } from 'execa';
-import type { StreamJson } from '../../../server/http/api.ts';
+import type { StreamJson } from '../../../server/servers/http/api.ts';
 import type { TestRelay } from '../../support/relay.ts';
 
 export async function getJson<T>(port: number, path: string): Promise<{ status: number; body: T }> {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseInitSegment, parseMediaSegment } from '../../../shared/fmp4/reader.ts';
-import { RelayFeed } from '../../../server/ingest/relay-feed.ts';
+import { RelayFeed } from '../../../server/servers/ws-publish/relay-feed.ts';
 import { silentLogger } from '../../../server/log.ts';
 import { ffmpegPath, ffprobe, makeBrowserLikeFmp4 } from '../../support/ffmpeg.ts';
 import { PacedFeed, splitFmp4 } from '../../support/egress-feed.ts';

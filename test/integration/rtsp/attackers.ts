@@ -4,8 +4,8 @@
 // addresses other than 127.0.0.1 (Linux routes all of 127.0.0.0/8 to lo), so that per-address limits can tell the
 // attacker from the player.
 import net from 'node:net';
-import { parseIncoming } from '../../../server/rtsp/interleaved.ts';
-import { getHeader, type RtspResponse } from '../../../server/rtsp/message.ts';
+import { parseIncoming } from '../../../server/protocols/rtsp/interleaved.ts';
+import { getHeader, type RtspResponse } from '../../../server/protocols/rtsp/message.ts';
 import { requestText, sleep } from './helpers.ts';
 
 /** 127.0.0.2, 127.0.0.3, ...: `count` attacker addresses. */

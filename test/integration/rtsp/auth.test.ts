@@ -2,8 +2,8 @@
 // Basic only with --rtsp-basic-auth; a wrong password is answered late.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { authorizationHeader } from '../../../server/rtsp/auth.ts';
-import type { RtspResponse } from '../../../server/rtsp/message.ts';
+import { authorizationHeader } from '../../../server/protocols/rtsp/auth.ts';
+import type { RtspResponse } from '../../../server/protocols/rtsp/message.ts';
 import { publish, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
 import { RtspStatusError, RtspTestClient } from '../../support/rtsp-client.ts';
 import { ClientPool, h264Sdp, until } from './helpers.ts';

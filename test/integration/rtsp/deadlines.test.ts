@@ -4,7 +4,7 @@
 // never cut.
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { getHeader } from '../../../server/rtsp/message.ts';
+import { getHeader } from '../../../server/protocols/rtsp/message.ts';
 import { startTestRelay, type TestRelay } from '../../support/relay.ts';
 import { h264Sdp, RawConnection, requestText, sleep, until } from './helpers.ts';
 

@@ -2,8 +2,8 @@
 // our client would never send, and finding the external tools a test needs.
 import net from 'node:net';
 import { execa } from 'execa';
-import { parseIncoming } from '../../../server/rtsp/interleaved.ts';
-import type { RtspResponse } from '../../../server/rtsp/message.ts';
+import { parseIncoming } from '../../../server/protocols/rtsp/interleaved.ts';
+import type { RtspResponse } from '../../../server/protocols/rtsp/message.ts';
 import { RtspTestClient } from '../../support/rtsp-client.ts';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

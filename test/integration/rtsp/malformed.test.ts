@@ -1,6 +1,6 @@
 // Malformed, oversized and out-of-place requests on raw sockets: each gets its 4xx/5xx, and the relay keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getHeader } from '../../../server/rtsp/message.ts';
+import { getHeader } from '../../../server/protocols/rtsp/message.ts';
 import { publish, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
 import { RtspTestClient } from '../../support/rtsp-client.ts';
 import { h264Sdp, raw, requestText, until } from './helpers.ts';

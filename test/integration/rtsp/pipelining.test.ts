@@ -1,7 +1,7 @@
 // Issue 12, item 4 (first bullet): a client that sends more than 16 requests without reading the answers gets the
 // first 16 answered, then one 400, then the close; and the server logs it once, however much more the client sends.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getHeader } from '../../../server/rtsp/message.ts';
+import { getHeader } from '../../../server/protocols/rtsp/message.ts';
 import { startTestRelay, type TestRelay } from '../../support/relay.ts';
 import { raw, requestText, sleep } from './helpers.ts';
 

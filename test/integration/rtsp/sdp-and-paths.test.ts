@@ -4,7 +4,7 @@
 // normalised into some other name.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { getHeader, type RtspResponse } from '../../../server/rtsp/message.ts';
+import { getHeader, type RtspResponse } from '../../../server/protocols/rtsp/message.ts';
 import { publish, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
 import { RtspTestClient } from '../../support/rtsp-client.ts';
 import { h264Sdp, raw, RawConnection, requestText } from './helpers.ts';

@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { h264Flags, H264_FLAG_IDR } from '../../../server/protocols/rtp/h264.ts';
 import { parseRtpHeader } from '../../../server/protocols/rtp/packet.ts';
-import { getHeader } from '../../../server/rtsp/message.ts';
+import { getHeader } from '../../../server/protocols/rtsp/message.ts';
 import { publish, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
 import { RtspTestClient } from '../../support/rtsp-client.ts';
 import { ClientPool, sleep, until } from './helpers.ts';

@@ -3,7 +3,7 @@
 // (Linux: the relay's side is also looked up in /proc/net/tcp.)
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getHeader } from '../../../server/rtsp/message.ts';
+import { getHeader } from '../../../server/protocols/rtsp/message.ts';
 import { publish, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
 import { RawConnection, requestText, until } from './helpers.ts';
 

@@ -1,6 +1,6 @@
 // A UDP player joining a high-bitrate stream: the cached keyframe group must not arrive in one burst faster than the
 // player's socket takes it (issue 12 item 4: ffmpeg logged "RTP: missed 224 packets", "corrupt decoded frame").
-// Before the pacing (server/rtsp/udp-pacer.ts) every join here failed: 9 of 9 over three runs, 18-348 packets missed.
+// Before the pacing (server/servers/rtsp/udp-pacer.ts) every join here failed: 9 of 9 over three runs, 18-348 packets missed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { publish, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';

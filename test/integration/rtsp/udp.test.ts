@@ -3,7 +3,7 @@
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { getHeader } from '../../../server/rtsp/message.ts';
+import { getHeader } from '../../../server/protocols/rtsp/message.ts';
 import { publish, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
 import { RtspTestClient } from '../../support/rtsp-client.ts';
 import { ClientPool, h264Sdp, sleep, until } from './helpers.ts';

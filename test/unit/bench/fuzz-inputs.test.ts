@@ -42,7 +42,7 @@ describe('fuzz inputs', () => {
     expect(expectedAnswers(Buffer.from(req(1) + 'OPTIONS rtsp://127.0.0.1/x RTSP/1.0\r\nCSe'))).toEqual({ answers: 1, end: 'partial', orPipelineLimit: false });
     expect(expectedAnswers(Buffer.concat([Buffer.from(req(1)), Buffer.from([0x24, 0, 0xff, 0xff, 1])]))).toEqual({ answers: 1, end: 'partial', orPipelineLimit: false });
     expect(expectedAnswers(Buffer.from(req(1) + 'HELLO\0\r\n\r\n'))).toEqual({ answers: 2, end: 'error', orPipelineLimit: false });
-    // More than 16 in flight: all answered, or 16 and a 400 (server/rtsp/connection.ts), depending on TCP's chunks.
+    // More than 16 in flight: all answered, or 16 and a 400 (server/servers/rtsp/connection.ts), depending on TCP's chunks.
     expect(expectedAnswers(Buffer.from(Array.from({ length: 20 }, (_, i) => req(i)).join('')))).toEqual({ answers: 20, end: 'complete', orPipelineLimit: true });
   });
 });

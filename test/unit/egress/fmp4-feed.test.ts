@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Fmp4Feed } from '../../../server/egress/fmp4-feed.ts';
 import type { ChildProcessLike, ExitInfo } from '../../../server/egress/ffmpeg-output.ts';
 import { silentLogger } from '../../../server/log.ts';
-import { parseSdp } from '../../../server/rtsp/sdp.ts';
+import { parseSdp } from '../../../server/protocols/rtsp/sdp.ts';
 import { Stream } from '../../../server/stream/stream.ts';
 import { decodeCapture, loadFixture } from '../../fixtures/rtp/load.ts';
 

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { h264Payloads, writeRtpPackets } from '../../../server/protocols/rtp/packetize.ts';
 import { parseRtpHeader } from '../../../server/protocols/rtp/packet.ts';
-import { parseInterleaved } from '../../../server/rtsp/interleaved.ts';
+import { parseInterleaved } from '../../../server/protocols/rtsp/interleaved.ts';
 import { AccessUnitAssembler, framedFor, type AccessUnit } from '../../../server/stream/access-unit.ts';
 
 const idr = (size: number): Uint8Array => {

@@ -2,7 +2,7 @@
 // returning publisher keeps (same codecs: the same stream, readers and outputs attached) and what it ends.
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../server/log.ts';
-import { parseSdp, type SessionDescription } from '../../../server/rtsp/sdp.ts';
+import { parseSdp, type SessionDescription } from '../../../server/protocols/rtsp/sdp.ts';
 import type { ReaderEndReason, ReaderSink } from '../../../server/stream/reader.ts';
 import { StreamRegistry, type RegistryEvent } from '../../../server/stream/registry.ts';
 import type { PublisherInfo } from '../../../server/stream/stream.ts';

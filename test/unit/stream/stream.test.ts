@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../server/log.ts';
 import { parseRtpHeader } from '../../../server/protocols/rtp/packet.ts';
-import { parseSdp } from '../../../server/rtsp/sdp.ts';
+import { parseSdp } from '../../../server/protocols/rtsp/sdp.ts';
 import type { AccessUnit } from '../../../server/stream/access-unit.ts';
 import type { ReaderEndReason, ReaderSink } from '../../../server/stream/reader.ts';
 import { Stream } from '../../../server/stream/stream.ts';
