@@ -9,6 +9,8 @@ import { isLoopbackAddress, normalizeAddress } from '../../net.ts';
 import { ProtocolError } from '../../protocols/rtsp/errors.ts';
 import { parseIncoming } from '../../protocols/rtsp/interleaved.ts';
 import { addressKey } from './limits.ts';
+import type { SessionDescription } from '../../protocols/rtsp/sdp.ts';
+import type { RtspSession } from './session.ts';
 import { DEFAULT_LIMITS, getHeader, reasonPhrase, writeResponse, type MessageLimits, type RtspRequest, type RtspResponse } from '../../protocols/rtsp/message.ts';
 
 export interface Handled {
@@ -56,6 +58,10 @@ export class RtspConnection {
   readonly logger: Logger;
   /** Roles this connection has proved credentials for (publish, read); checked once, then remembered. */
   readonly authorized = new Set<'publish' | 'read'>();
+  /** Interleaved channel → session track (RFC 2326 §10.12): one lookup per incoming packet. */
+  readonly routes = new Map<number, { session: RtspSession; track: number; rtcp: boolean }>();
+  /** What this connection ANNOUNCEd, until its SETUP with mode=record creates the session. */
+  announced: { name: string; sdp: SessionDescription; uri: string } | undefined;
   /** When the connection was accepted, and when its last complete request arrived (connectedAt until one does). */
   readonly connectedAt: number;
   lastRequestAt: number;

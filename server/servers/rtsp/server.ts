@@ -127,8 +127,6 @@ export class RtspServer {
   /** Connections closed to make room near the connection cap, and sessions reclaimed at the player limit. */
   evictions = 0;
   reclaimed = 0;
-  /** Interleaved channel → session track, per connection: one lookup per incoming packet. */
-  private readonly routes = new WeakMap<RtspConnection, Map<number, { session: RtspSession; track: number; rtcp: boolean }>>();
   private readonly udp: UdpPortPool;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -137,8 +135,6 @@ export class RtspServer {
   private sweepTimer: NodeJS.Timeout | undefined;
   private nextConnectionId = 1;
   private closing: Promise<void> | undefined;
-  /** What each connection ANNOUNCEd, until its SETUP with mode=record creates the session. */
-  private readonly announcedByConn = new WeakMap<RtspConnection, { name: string; sdp: SessionDescription; uri: string }>();
   /** UDP packets dropped because they came from an address that did not set the session up. */
   foreignPackets = 0;
 
@@ -408,7 +404,7 @@ export class RtspServer {
       conn.logger.info('publish-refused', { stream: t.value.name, reason: 'in-use' });
       return reply(403, [], `stream "${t.value.name}" already has a publisher; stop it first or pick another name\n`, 'Forbidden (Stream Already Published)');
     }
-    this.announcedByConn.set(conn, { name: t.value.name, sdp, uri: req.uri });
+    conn.announced = { name: t.value.name, sdp, uri: req.uri };
     conn.logger.info('announce', { stream: t.value.name, codecs: sdp.media.map((m) => codecOf(m).codec) });
     return reply(200);
   }
@@ -421,7 +417,7 @@ export class RtspServer {
     const specs = parseTransport(header);
     if (!specs.ok) return refuse(461, `the Transport header could not be read: ${specs.error.message}`);
 
-    const announced = this.announcedByConn.get(conn);
+    const announced = conn.announced;
     const recording = specs.value.some((s) => s.mode === 'record') || (announced?.name === t.value.name && existing?.mode !== 'play');
     if (existing && existing.name !== t.value.name) return refuse(455, 'a session serves one stream; SETUP the other stream in a new session');
     if (existing && existing.state !== 'ready') return refuse(455, `cannot SETUP while ${existing.state}`);
@@ -500,10 +496,8 @@ export class RtspServer {
     if (stream && !session.stream) session.stream = stream;
     session.transports.set(track, transport);
     if (transport.kind === 'tcp') {
-      let routes = this.routes.get(conn);
-      if (!routes) this.routes.set(conn, (routes = new Map()));
-      routes.set(transport.rtpChannel, { session, track, rtcp: false });
-      routes.set(transport.rtcpChannel, { session, track, rtcp: true });
+      conn.routes.set(transport.rtpChannel, { session, track, rtcp: false });
+      conn.routes.set(transport.rtcpChannel, { session, track, rtcp: true });
     }
     if (transport.kind === 'udp') this.bindUdp(session, transport);
     const ssrc = stream?.ssrcOf(track);
@@ -582,7 +576,7 @@ export class RtspServer {
 
   private onInterleaved(conn: RtspConnection, channel: number, payload: Uint8Array): void {
     // RFC 2326 §10.12 leaves unknown channels undefined; we ignore them (GStreamer sends RTCP before PLAY's answer).
-    const route = this.routes.get(conn)?.get(channel);
+    const route = conn.routes.get(channel);
     if (!route) return;
     const s = route.session;
     if (!route.rtcp) {
@@ -707,8 +701,8 @@ export class RtspServer {
       this.o.registry.unpublish(session.stream);
     }
     session.releaseTransports();
-    const routes = this.routes.get(session.conn);
-    if (routes) for (const [channel, r] of routes) if (r.session === session) routes.delete(channel);
+    const routes = session.conn.routes;
+    for (const [channel, r] of routes) if (r.session === session) routes.delete(channel);
     session.conn.logger.info(session.mode === 'record' ? 'unpublish' : 'teardown', { session: session.id, stream: session.name, why });
   }
 
@@ -733,7 +727,7 @@ export class RtspServer {
   }
 
   private channelInUse(conn: RtspConnection, channel: number): boolean {
-    return this.routes.get(conn)?.has(channel) ?? false;
+    return conn.routes.has(channel);
   }
 
   // ---- limits and auth ------------------------------------------------------------------------------------------
