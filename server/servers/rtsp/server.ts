@@ -5,12 +5,12 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import { once } from 'node:events';
 import type { Logger } from '../../log.ts';
-import { isLoopbackAddress, normalizeAddress, sameSecret } from '../../net.ts';
+import { isLoopbackAddress, normalizeAddress } from '../../net.ts';
 import { isRtcpPacketType } from '../../protocols/rtp/packet.ts';
 import type { StreamRegistry } from '../../stream/registry.ts';
 import type { ReaderEndReason } from '../../stream/reader.ts';
 import type { Stream } from '../../stream/stream.ts';
-import { checkCredentials, parseAuthorization, wwwAuthenticate } from '../../protocols/rtsp/auth.ts';
+import { RtspAccess, type RtspAuthOptions } from './access.ts';
 import { RtspConnection, type Handled } from './connection.ts';
 import { writeInterleaved } from '../../protocols/rtsp/interleaved.ts';
 import { addressKey, evictionThreshold, KeyCounter, pickEviction } from './limits.ts';
@@ -22,22 +22,7 @@ import { UdpPortPool } from './udp.ts';
 import type { PaceOptions } from './udp-pacer.ts';
 import { parseRequestUri, parseTarget, playerTrack, type RtspTarget } from '../../protocols/rtsp/uri.ts';
 
-export interface Credential {
-  username: string;
-  password: string;
-}
-
-export interface RtspAuthOptions {
-  /** Required of publishers that are not on loopback (and of loopback ones too when trustLoopback is false). */
-  publish?: Credential;
-  /** When set, required of every player. */
-  read?: Credential;
-  /** Also accept Basic (sends the password in clear text; only sensible over a trusted network). */
-  allowBasic: boolean;
-  /** Loopback may publish without credentials (the server's own ffmpeg egress does). */
-  trustLoopback: boolean;
-  realm: string;
-}
+export type { Credential, RtspAuthOptions } from './access.ts';
 
 export interface RtspServerOptions {
   host: string;
@@ -82,7 +67,6 @@ export interface RtspServerOptions {
 }
 
 const PUBLIC_METHODS = 'OPTIONS, DESCRIBE, ANNOUNCE, SETUP, PLAY, PAUSE, RECORD, TEARDOWN, GET_PARAMETER, SET_PARAMETER';
-const NONCE_LIFETIME_MS = 5 * 60_000;
 /** ffmpeg, GStreamer and VLC open one session per connection; an NVR pulling several streams may share one. */
 const DEFAULT_SESSIONS_PER_CONNECTION = 4;
 const DEFAULT_TRACKS_PER_CONNECTION = 16;
@@ -130,7 +114,7 @@ export class RtspServer {
   private readonly udp: UdpPortPool;
   private readonly now: () => number;
   private readonly random: () => number;
-  private readonly nonceSecret: Buffer;
+  private readonly access: RtspAccess;
   private readonly logger: Logger;
   private sweepTimer: NodeJS.Timeout | undefined;
   private nextConnectionId = 1;
@@ -142,7 +126,7 @@ export class RtspServer {
     this.logger = o.logger;
     this.now = o.now ?? Date.now;
     this.random = o.random ?? Math.random;
-    this.nonceSecret = crypto.randomBytes(32);
+    this.access = new RtspAccess(o.auth, this.now, this.random, o.authFailureDelayMs);
     this.udp = new UdpPortPool({ host: o.host, ...o.udpPorts });
     this.server = net.createServer((socket) => this.accept(socket));
     // Players plus publishers plus room for probes. accept() enforces it, so that it can make room by closing idle
@@ -372,7 +356,7 @@ export class RtspServer {
   private async describe(conn: RtspConnection, req: RtspRequest): Promise<Respond> {
     const t = this.target(req);
     if (!t.ok) return t.respond;
-    const denied = await this.authorize(conn, req, 'read');
+    const denied = await this.access.authorize(conn, req, 'read');
     if (denied) return denied;
     const stream = this.o.registry.get(t.value.name);
     if (!stream) return refuse(404, `no stream named "${t.value.name}" is being published`);
@@ -385,7 +369,7 @@ export class RtspServer {
   private async announce(conn: RtspConnection, req: RtspRequest): Promise<Respond> {
     const t = this.target(req);
     if (!t.ok) return t.respond;
-    const denied = await this.authorize(conn, req, 'publish');
+    const denied = await this.access.authorize(conn, req, 'publish');
     if (denied) return denied;
     const type = getHeader(req.headers, 'Content-Type')?.split(';')[0]?.trim().toLowerCase();
     if (type !== 'application/sdp') return refuse(415, 'ANNOUNCE needs an application/sdp body');
@@ -426,14 +410,14 @@ export class RtspServer {
     let stream: Stream | undefined;
     if (recording) {
       if (existing && existing.mode !== 'record') return refuse(455, 'this session plays; it cannot also record');
-      const denied = await this.authorize(conn, req, 'publish');
+      const denied = await this.access.authorize(conn, req, 'publish');
       if (denied) return denied;
       if (!announced || announced.name !== t.value.name) return refuse(455, 'ANNOUNCE the stream before SETUP with mode=record');
       track = publisherTrack(announced.sdp, announced.uri, req.uri, t.value.control);
       if (track === undefined) return refuse(404, `the announced SDP has no track "${t.value.control}"`);
     } else {
       if (existing && existing.mode !== 'play') return refuse(455, 'this session records; it cannot also play');
-      const denied = await this.authorize(conn, req, 'read');
+      const denied = await this.access.authorize(conn, req, 'read');
       if (denied) return denied;
       stream = this.o.registry.get(t.value.name);
       if (!stream) return refuse(404, `no stream named "${t.value.name}" is being published`);
@@ -546,7 +530,7 @@ export class RtspServer {
     if (!session) return refuse(454, 'RECORD needs the Session from SETUP');
     if (session.mode !== 'record' || !session.announced) return refuse(455, 'a play session cannot RECORD');
     if (!session.canTransition('recording')) return refuse(455, `cannot RECORD while ${session.state}`);
-    const denied = await this.authorize(conn, req, 'publish');
+    const denied = await this.access.authorize(conn, req, 'publish');
     if (denied) return denied;
     if (session.transports.size === 0) return refuse(455, 'SETUP at least one track before RECORD');
     const claimed = this.o.registry.publish(session.name, session.announced, {
@@ -770,63 +754,6 @@ export class RtspServer {
     oldest.conn.logger.info('session-reclaimed', { session: oldest.id, stream: oldest.name, ageMs: now - oldest.createdAt });
     this.closeSession(oldest, 'reclaimed');
     return true;
-  }
-
-  /** undefined = allowed; otherwise the 401/403 to answer. */
-  private async authorize(conn: RtspConnection, req: RtspRequest, role: 'publish' | 'read'): Promise<Respond | undefined> {
-    if (conn.authorized.has(role)) return undefined;
-    const a = this.o.auth;
-    const expected = role === 'publish' ? a.publish : a.read;
-    // Same-machine publishers (loopback, or this host's own address when --host names one) need no credentials.
-    if (role === 'publish' && a.trustLoopback && (conn.isLoopback() || conn.isSameHost())) return undefined;
-    if (!expected) {
-      if (role === 'read') return undefined;
-      conn.logger.warn('publish-refused', { reason: 'no-credentials-configured' });
-      return refuse(403, 'publishing from another host needs credentials: start the server with --publish-user and --publish-pass');
-    }
-    const challenge = wwwAuthenticate({ realm: a.realm, nonce: this.nonce(conn), basic: a.allowBasic }).map((v): Header => ['WWW-Authenticate', v]);
-    const value = getHeader(req.headers, 'Authorization');
-    if (value === undefined) return reply(401, challenge);
-    const creds = parseAuthorization(value);
-    const ok =
-      creds.ok &&
-      checkCredentials(creds.value, {
-        username: expected.username,
-        password: expected.password,
-        realm: a.realm,
-        method: req.method,
-        requestUri: req.uri,
-        allowBasic: a.allowBasic,
-        nonceValid: (n) => this.nonceValid(n, conn),
-      });
-    if (ok) {
-      conn.authorized.add(role);
-      return undefined;
-    }
-    // A short random delay before saying no makes guessing slow and timing useless.
-    const [min, max] = this.o.authFailureDelayMs ?? [200, 600];
-    await new Promise((r) => setTimeout(r, min + this.random() * (max - min)));
-    conn.logger.warn('auth-failed', { role, user: creds.ok ? creds.value.username.slice(0, 64) : undefined });
-    return reply(401, challenge);
-  }
-
-  /**
-   * Stateless nonce: issue time + HMAC over it and the client's address (RFC 7616 §3.3 leaves the format to us), so
-   * nothing grows per client and a sniffed Authorization header is useless from another host or after 5 minutes.
-   */
-  private nonce(conn: RtspConnection): string {
-    const t = this.now().toString(16);
-    return t + this.nonceMac(t, conn);
-  }
-
-  private nonceValid(nonce: string, conn: RtspConnection): boolean {
-    const t = nonce.slice(0, -24);
-    const issued = parseInt(t, 16);
-    return sameSecret(nonce.slice(-24), this.nonceMac(t, conn)) && Number.isFinite(issued) && this.now() - issued < NONCE_LIFETIME_MS;
-  }
-
-  private nonceMac(t: string, conn: RtspConnection): string {
-    return crypto.createHmac('sha256', this.nonceSecret).update(`${t}|${conn.remoteAddress}`).digest('hex').slice(0, 24);
   }
 }
 
