@@ -180,7 +180,6 @@ export class SessionSquatter {
         const id = getHeader(r.headers, 'Session')?.split(';')[0];
         if (id) this.held.push(id);
         this.stats.sessions++;
-        this.stats.maxPerConnection = Math.max(this.stats.maxPerConnection, this.held.length);
         this.stats.maxHeld = Math.max(this.stats.maxHeld, this.held.length);
       }
       // Keep every session alive; forget the ones the server ended (they are set up again next round).
@@ -192,6 +191,9 @@ export class SessionSquatter {
           this.held = this.held.filter((x) => x !== id);
         }
       }
+      // Sessions the server just confirmed alive, all on this connection. (Counted before the keep-alives, a session
+      // the server had already ended to make room still looked held, and a full CI run once saw 8 "on" a connection.)
+      this.stats.maxPerConnection = Math.max(this.stats.maxPerConnection, this.held.length);
       await sleep(this.o.keepAliveMs);
     }
   }
