@@ -16,6 +16,8 @@ export interface StreamJson {
   audio?: { codec: string; sampleRate?: number; channels?: number };
   ingestKbps: number;
   rtspPlayers: number;
+  /** Players of http://HOST:8090/NAME.mp4. */
+  httpPlayers: number;
   /** Relay players of this stream skipped to a keyframe for falling behind, and disconnected for staying behind. */
   playerDrops: { skips: number; disconnected: number };
   outputs: OutputStatus[];
@@ -27,6 +29,7 @@ export function listStreams(
   ingest: IngestServer,
   rtspPlayers: (name: string) => number,
   hubOutputs: (name: string) => OutputStatus[],
+  httpPlayers: (name: string) => number = () => 0,
 ): StreamJson[] {
   return registry.list().flatMap((snap) => {
     const stream = registry.get(snap.name);
@@ -41,6 +44,7 @@ export function listStreams(
         ...(browser ? browserMedia(stream, ingest.info(snap.name)) : rtspMedia(stream)),
         ingestKbps: snap.ingestKbps,
         rtspPlayers: rtspPlayers(snap.name),
+        httpPlayers: httpPlayers(snap.name),
         playerDrops: { skips: snap.readerSkips, disconnected: snap.readersDropped },
         outputs: hubOutputs(snap.name),
       },

@@ -54,15 +54,23 @@ export const PROGRESSIVE_HEADERS: Readonly<http.OutgoingHttpHeaders> = {
 };
 
 export class ProgressiveServer {
-  private readonly readers = new Set<ProgressiveReader>();
+  /** Every player being served, and the stream it plays. */
+  private readonly readers = new Map<ProgressiveReader, string>();
   private nextId = 0;
   private closed = false;
 
   constructor(private readonly o: ProgressiveOptions) {}
 
-  /** Players being served now (for tests and logs). */
+  /** Players being served now (for --max-clients). */
   playerCount(): number {
     return this.readers.size;
+  }
+
+  /** Players of stream NAME being served now (for /api/streams). */
+  playersOf(name: string): number {
+    let n = 0;
+    for (const playing of this.readers.values()) if (playing === name) n++;
+    return n;
   }
 
   async handle(req: http.IncomingMessage, res: http.ServerResponse, name: string): Promise<void> {
@@ -112,14 +120,14 @@ export class ProgressiveServer {
       endFlushMs: this.o.endFlushMs ?? 10_000,
       onClosed: (r) => this.readers.delete(r),
     });
-    this.readers.add(reader);
+    this.readers.set(reader, name);
     reader.start();
   }
 
   /** Cut every player off (the server is closing; the registry ends the streams after). Idempotent. */
   close(): void {
     this.closed = true;
-    for (const r of [...this.readers]) r.abort();
+    for (const r of [...this.readers.keys()]) r.abort();
     this.readers.clear();
   }
 

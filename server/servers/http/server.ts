@@ -114,7 +114,7 @@ export class HttpServer {
     }
     const mp4 = progressiveName(url.pathname);
     if (mp4 !== undefined) return this.progressive.handle(req, res, mp4);
-    if (url.pathname === '/api/streams') return json(res, listStreams(this.o.registry, this.o.ingest, this.o.rtspPlayers, (name) => this.o.hubOutputs.statusOf(name) ?? []));
+    if (url.pathname === '/api/streams') return json(res, listStreams(this.o.registry, this.o.ingest, this.o.rtspPlayers, (name) => this.o.hubOutputs.statusOf(name) ?? [], (name) => this.progressive.playersOf(name)));
     if (url.pathname === '/api/config') {
       const loopback = this.trustedLocal(req);
       const cfg: PageConfig = {

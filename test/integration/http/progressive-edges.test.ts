@@ -161,6 +161,9 @@ describe('/NAME.mp4 answers', () => {
         expect((await c.response).status).toBe(200);
       }
       expect(t.relay.registry.totalReaders()).toBe(3);
+      // /api/streams tells the players apart by protocol.
+      const api = (await (await fetch(url(t, '/api/streams'))).json()) as Array<{ name: string; rtspPlayers: number; httpPlayers: number }>;
+      expect(api.find((s) => s.name === 'light')).toMatchObject({ rtspPlayers: 1, httpPlayers: 2 });
       const over = new ProgressiveClient(url(t, '/light.mp4'));
       players.push(over);
       expect((await over.response).status).toBe(503);
