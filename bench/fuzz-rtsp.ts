@@ -3,8 +3,7 @@
 // own pure parser (server/protocols/rtsp/interleaved.ts): N complete requests get N answers; bytes the parser refuses get one
 // 4xx and a close; an unfinished request or '$' frame gets nothing yet. So a case ends as soon as its answers are in,
 // instead of after a fixed quiet period, and an answer that never comes is seen.
-import dgram from 'node:dgram';
-import { once } from 'node:events';
+import { bindUdpPair } from '../test/support/udp-pair.ts';
 import net from 'node:net';
 import { parseIncoming } from '../server/protocols/rtsp/interleaved.ts';
 import { getHeader, type RtspResponse } from '../server/protocols/rtsp/message.ts';
@@ -301,35 +300,16 @@ class RawConnection {
 
 /** An even/odd UDP port pair of ours that counts what arrives: where UDP players' captures ask for RTP. */
 async function bindUdpSink(): Promise<{ ports: [number, number]; packets: () => number; close: () => void }> {
-  for (;;) {
-    const rtp = dgram.createSocket('udp4');
-    rtp.bind(0, '127.0.0.1');
-    await once(rtp, 'listening');
-    const port = rtp.address().port;
-    if (port % 2 !== 0 || port === 65535) {
-      rtp.close();
-      continue;
-    }
-    const rtcp = dgram.createSocket('udp4');
-    const ok = await new Promise<boolean>((resolve) => {
-      rtcp.once('error', () => resolve(false));
-      rtcp.bind(port + 1, '127.0.0.1', () => resolve(true));
-    });
-    if (!ok) {
+  const { rtp, rtcp, ports } = await bindUdpPair();
+  let n = 0;
+  rtp.on('message', () => n++);
+  rtcp.on('message', () => n++);
+  return {
+    ports,
+    packets: () => n,
+    close: () => {
       rtp.close();
       rtcp.close();
-      continue;
-    }
-    let n = 0;
-    rtp.on('message', () => n++);
-    rtcp.on('message', () => n++);
-    return {
-      ports: [port, port + 1],
-      packets: () => n,
-      close: () => {
-        rtp.close();
-        rtcp.close();
-      },
-    };
-  }
+    },
+  };
 }

@@ -1,6 +1,7 @@
 // relaycast's own RTSP player for tests and benchmarks: DESCRIBE, SETUP every track over TCP (interleaved) or UDP,
 // PLAY, then count what arrives. Built on the project's own pure parsers. Light enough to run hundreds at once.
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
+import { bindUdpPair } from './udp-pair.ts';
 import net from 'node:net';
 import { once } from 'node:events';
 import { h264Flags, H264_FLAG_IDR } from '../../server/protocols/rtp/h264.ts';
@@ -165,29 +166,11 @@ export class RtspTestClient {
   }
 
   private async bindUdpPair(track: number): Promise<[number, number]> {
-    for (;;) {
-      const rtp = dgram.createSocket('udp4');
-      rtp.bind(0, '127.0.0.1');
-      await once(rtp, 'listening');
-      const port = rtp.address().port;
-      if (port % 2 !== 0 || port === 65535) {
-        rtp.close();
-        continue;
-      }
-      const rtcp = dgram.createSocket('udp4');
-      try {
-        rtcp.bind(port + 1, '127.0.0.1');
-        await once(rtcp, 'listening');
-      } catch {
-        rtp.close();
-        rtcp.close();
-        continue;
-      }
-      rtp.on('message', (m) => this.onRtp(track, m));
-      rtcp.on('message', (m) => this.onRtcp(track, m));
-      this.udp.push(rtp, rtcp);
-      return [port, port + 1];
-    }
+    const { rtp, rtcp, ports } = await bindUdpPair();
+    rtp.on('message', (m) => this.onRtp(track, m));
+    rtcp.on('message', (m) => this.onRtcp(track, m));
+    this.udp.push(rtp, rtcp);
+    return ports;
   }
 
   private onData(chunk: Buffer): void {

@@ -2,20 +2,14 @@
 // split differently, control bytes, attribute names in another case, and a second control URL.
 import { describe, expect, it } from 'vitest';
 import type { Result } from '../../../../server/protocols/rtsp/errors.ts';
-import { parseRequest } from '../../../../server/protocols/rtsp/message.ts';
 import { attributeName, parseSdp, playerSdp, writeSdp, type SessionDescription } from '../../../../server/protocols/rtsp/sdp.ts';
-import { fixture } from '../../../fixtures/rtsp/load.ts';
+import { announcedSdp } from '../../../fixtures/rtsp/load.ts';
 
 function value<T>(r: Result<T>): T {
   if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
   return r.value;
 }
 
-function announcedSdp(name: string): string {
-  const r = parseRequest(fixture(name));
-  if (r.kind !== 'ok') throw new Error(name);
-  return Buffer.from(r.value.body).toString('utf8');
-}
 
 const FFMPEG_SDP = announcedSdp('ffmpeg-5.1-publish-tcp-02-announce.bin');
 const GST_SDP = announcedSdp('gstreamer-1.22-publish-tcp-02-announce.bin');

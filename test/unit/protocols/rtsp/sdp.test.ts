@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Result } from '../../../../server/protocols/rtsp/errors.ts';
-import { parseRequest } from '../../../../server/protocols/rtsp/message.ts';
 import {
   codecOf,
   h264SpropParameterSets,
@@ -12,18 +11,13 @@ import {
   type MediaDescription,
   type SessionDescription,
 } from '../../../../server/protocols/rtsp/sdp.ts';
-import { fixture } from '../../../fixtures/rtsp/load.ts';
+import { announcedSdp } from '../../../fixtures/rtsp/load.ts';
 
 function value<T>(r: Result<T>): T {
   if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
   return r.value;
 }
 
-function announcedSdp(name: string): string {
-  const r = parseRequest(fixture(name));
-  if (r.kind !== 'ok') throw new Error(name);
-  return Buffer.from(r.value.body).toString('utf8');
-}
 
 // The SDP ffmpeg 5.1 ANNOUNCEs for libx264 + libopus (captured, see test/fixtures/rtsp/README.md).
 const FFMPEG_SDP = announcedSdp('ffmpeg-5.1-publish-tcp-02-announce.bin');
