@@ -257,19 +257,19 @@ export class TrackSamples {
   }
 
   /** The NAL units of a video unit, taking in-band parameter sets into the configuration. */
-  private videoNalus(video: VideoCodec, unit: AccessUnit): Uint8Array[] | undefined {
+  private videoNalus(video: VideoCodec, unit: AccessUnit): Uint8Array[] | null {
     // The relay feed's sample: 4-byte lengths (the page's avcC), parameter sets in the SDP. Nothing to parse.
     if (unit.sample) return [];
     const payloads: Uint8Array[] = [];
     for (const p of unit.packets) {
       const payload = payloadOf(p);
-      if (!payload) return this.fail('not an RTP packet') ?? undefined;
+      if (!payload) return this.fail('not an RTP packet');
       payloads.push(payload);
     }
     const r = video.depacketize(payloads);
     if (!r.ok) {
       this.waitKeyframe = true;
-      return this.fail(r.error.message) ?? undefined;
+      return this.fail(r.error.message);
     }
     let changed = false;
     for (const n of r.value) if (video.role(n) !== 'keep' && video.role(n) !== 'drop') changed = this.parameterSet(n) || changed;
