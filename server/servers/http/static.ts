@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import path from 'node:path';
+import { isValidStreamName } from '../../../shared/stream-name.ts';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -18,15 +19,26 @@ const TYPES: Record<string, string> = {
 // The page needs only itself, its WebSocket and blob: URLs (preview, local recording download).
 const CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; style-src 'self' 'unsafe-inline'";
 
+/**
+ * The pages' own routes: `/watch/NAME` is the viewer page (it reads NAME from its address), `/status` the status page.
+ * A NAME that breaks the name rule is not a page (404).
+ */
+export function pageFile(pathname: string): string | undefined {
+  if (pathname === '/' || pathname === '') return '/index.html';
+  if (pathname === '/status' || pathname === '/status/') return '/status/index.html';
+  const watch = /^\/watch\/([^/]*)$/.exec(pathname);
+  if (watch) return isValidStreamName(watch[1] ?? '') ? '/view/index.html' : undefined;
+  return pathname;
+}
+
 export async function serveStatic(root: string, pathname: string, res: http.ServerResponse): Promise<boolean> {
-  let rel: string;
+  let rel: string | undefined;
   try {
-    rel = decodeURIComponent(pathname);
+    rel = pageFile(decodeURIComponent(pathname));
   } catch {
     return false;
   }
-  if (rel.includes('\0')) return false;
-  if (rel === '/' || rel === '') rel = '/index.html';
+  if (rel === undefined || rel.includes('\0')) return false;
   const file = path.resolve(root, '.' + path.posix.normalize(rel));
   if (!file.startsWith(root + path.sep)) return false;
   let body: Buffer;
