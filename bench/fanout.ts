@@ -1,6 +1,7 @@
-// npm run bench:fanout [-- --readers 500 --seconds 30]
-// Publishes a 2.5 Mbit/s 720p30 H.264 + Opus stream into a relay running as its own process, attaches N TCP readers
-// (our own test client), and reports the relay's CPU and memory and what each reader received. Prints one JSON object.
+// npm run bench:fanout [-- --readers 500 --seconds 30 --transport tcp|udp]
+// Publishes a 2.5 Mbit/s 720p30 H.264 + Opus stream into a relay running as its own process, attaches N readers (our
+// own test client, RTP over TCP interleaved or over UDP port pairs), and reports the relay's CPU and memory and what
+// each reader received. Prints one JSON object.
 import { execa } from 'execa';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -8,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { RtspTestClient } from '../test/support/rtsp-client.ts';
-import { cpuSeconds, machine, median, rssBytes } from './proc.ts';
+import { cpuTimes, machine, median, rssBytes } from './proc.ts';
 import { serverNodeFlags } from './relay-process.ts';
 
 const { values } = parseArgs({
@@ -16,8 +17,11 @@ const { values } = parseArgs({
     readers: { type: 'string', default: '500' },
     seconds: { type: 'string', default: '30' },
     bitrate: { type: 'string', default: '2500k' },
+    transport: { type: 'string', default: 'tcp' },
   },
 });
+if (values.transport !== 'tcp' && values.transport !== 'udp') throw new Error(`--transport is tcp or udp, not ${values.transport}`);
+const transport: 'tcp' | 'udp' = values.transport;
 const readers = Number(values.readers);
 const seconds = Number(values.seconds);
 
@@ -53,16 +57,19 @@ process.stderr.write(`attaching ${readers} readers...\n`);
 const clients: RtspTestClient[] = [];
 for (let i = 0; i < readers; i++) {
   const c = await RtspTestClient.connect(url);
-  await c.play({ transport: 'tcp', countOnly: true });
+  await c.play({ transport, countOnly: true });
   clients.push(c);
 }
 const startBytes = clients.map((c) => c.totalBytes);
-const cpu0 = cpuSeconds(serverPid);
+const cpu0 = cpuTimes(serverPid);
 const t0 = performance.now();
 process.stderr.write(`measuring for ${seconds} s...\n`);
 await new Promise((r) => setTimeout(r, seconds * 1000));
 const elapsed = (performance.now() - t0) / 1000;
-const cpuPercent = ((cpuSeconds(serverPid) - cpu0) / elapsed) * 100;
+const cpu1 = cpuTimes(serverPid);
+const userPercent = ((cpu1.user - cpu0.user) / elapsed) * 100;
+const systemPercent = ((cpu1.system - cpu0.system) / elapsed) * 100;
+const cpuPercent = userPercent + systemPercent;
 const rss = rssBytes(serverPid);
 const got = clients.map((c, i) => c.totalBytes - (startBytes[i] ?? 0));
 const expectedBytes = (parseRate(values.bitrate) + 64_000) / 8 * elapsed;
@@ -81,8 +88,15 @@ rmSync(dir, { recursive: true, force: true });
 const result = {
   bench: 'fanout',
   machine: machine(),
-  settings: { readers, seconds, video: `1280x720@30 H.264 ${values.bitrate}bit/s`, audio: 'Opus 64 kbit/s', transport: 'tcp-interleaved' },
-  server: { cpuPercentOfOneCore: round(cpuPercent), cpuPercentPerReader: round(cpuPercent / readers, 4), rssMiB: round(rss / 1048576) },
+  settings: { readers, seconds, video: `1280x720@30 H.264 ${values.bitrate}bit/s`, audio: 'Opus 64 kbit/s', transport: transport === 'tcp' ? 'tcp-interleaved' : 'udp' },
+  server: {
+    cpuPercentOfOneCore: round(cpuPercent),
+    cpuPercentPerReader: round(cpuPercent / readers, 4),
+    // Kernel time is mostly the sends (one syscall per datagram over UDP; on loopback it includes the receive path).
+    userPercent: round(userPercent),
+    systemPercent: round(systemPercent),
+    rssMiB: round(rss / 1048576),
+  },
   perReaderBytes: { min: Math.min(...got), median: median(got), expectedApprox: Math.round(expectedBytes) },
   readersBelow95PercentOfMedian: got.filter((b) => b < 0.95 * median(got)).length,
   readersDisconnected: closedEarly,
@@ -91,7 +105,7 @@ const result = {
 };
 process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 process.stderr.write(
-  `\n  readers ${readers}  server CPU ${result.server.cpuPercentOfOneCore}% of a core (${result.server.cpuPercentPerReader}%/reader)  RSS ${result.server.rssMiB} MiB\n` +
+  `\n  readers ${readers}  server CPU ${result.server.cpuPercentOfOneCore}% of a core (${result.server.cpuPercentPerReader}%/reader; user ${result.server.userPercent}%, system ${result.server.systemPercent}%)  RSS ${result.server.rssMiB} MiB\n` +
     `  bytes/reader min ${result.perReaderBytes.min}  median ${result.perReaderBytes.median}  below 95%: ${result.readersBelow95PercentOfMedian}  disconnected: ${closedEarly}  relay skips: ${drops.skips}  relay drops: ${drops.disconnected}\n`,
 );
 process.exit(0);

@@ -6,10 +6,16 @@ const TICKS = 100; // USER_HZ on Linux
 
 /** User+system CPU seconds a process has used so far. */
 export function cpuSeconds(pid: number): number {
+  const t = cpuTimes(pid);
+  return t.user + t.system;
+}
+
+/** User and system (kernel, e.g. sending datagrams) CPU seconds a process has used so far. */
+export function cpuTimes(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (1-based).
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  return { user: Number(fields[11]) / TICKS, system: Number(fields[12]) / TICKS };
 }
 
 export function rssBytes(pid: number): number {

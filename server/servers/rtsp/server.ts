@@ -460,6 +460,15 @@ export class RtspServer {
         return refuse(453, 'no UDP ports left; use TCP (e.g. ffplay -rtsp_transport tcp)');
       }
       transport = { kind: 'udp', track, pair, peer: pair.addressFor(conn.remoteAddress), peerRtpPort: spec.clientPort[0], peerRtcpPort: spec.clientPort[1] };
+      if (!recording) {
+        try {
+          await pair.connectRtp(transport.peer, transport.peerRtpPort);
+        } catch (err) {
+          pair.close();
+          conn.logger.warn('udp-connect-failed', { err });
+          return refuse(461, `cannot send RTP to ${conn.remoteAddress} port ${transport.peerRtpPort}; use TCP (e.g. ffplay -rtsp_transport tcp)`);
+        }
+      }
       answer = { protocol: 'RTP/AVP', lowerTransport: 'UDP', delivery: 'unicast', clientPort: spec.clientPort, serverPort: [pair.rtpPort, pair.rtpPort + 1], extra: [] };
     }
     // The await above let other things happen: the connection, the session or the stream may be gone by now.

@@ -141,9 +141,11 @@ export class PlayerSink implements ReaderSink {
   private sendUdp(unit: AccessUnit): void {
     const t = this.session.state === 'closed' ? undefined : this.session.transports.get(unit.track);
     if (t?.kind !== 'udp') return;
-    // One datagram per RTP packet is the protocol; there is no batching send in Node's dgram.
+    // One datagram per RTP packet is the protocol; there is no batching send in Node's dgram. The socket is connected
+    // to the player (SETUP), so no packet carries an address to look up.
+    const rtp = t.pair.rtp;
     udpSend(() => {
-      for (const p of unit.packets) t.pair.rtp.send(p, t.peerRtpPort, t.peer);
+      for (const p of unit.packets) rtp.send(p);
     });
   }
 

@@ -10,6 +10,12 @@ export interface UdpPair {
   addressFor(peer: string): string;
   readonly rtp: dgram.Socket;
   readonly rtcp: dgram.Socket;
+  /**
+   * A player's pair: connect the RTP socket to the player's RTP port, so each datagram is sent without an address
+   * (no lookup, no per-packet address handling) and only the player's own datagrams are received on it. RTCP stays
+   * unconnected: players send receiver reports from ports of their choosing.
+   */
+  connectRtp(peer: string, port: number): Promise<void>;
   close(): void;
 }
 
@@ -62,6 +68,14 @@ export class UdpPortPool {
       addressFor: (peer) => (type === 'udp6' && !peer.includes(':') ? `::ffff:${peer}` : peer),
       rtp,
       rtcp,
+      connectRtp: (peer, peerPort) =>
+        new Promise<void>((resolve, reject) => {
+          try {
+            rtp.connect(peerPort, peer, () => resolve());
+          } catch (err) {
+            reject(err as Error);
+          }
+        }),
       close: () => {
         if (closed) return;
         closed = true;
