@@ -60,6 +60,8 @@ export class RtspConnection {
   readonly authorized = new Set<'publish' | 'read'>();
   /** Interleaved channel → session track (RFC 2326 §10.12): one lookup per incoming packet. */
   readonly routes = new Map<number, { session: RtspSession; track: number; rtcp: boolean }>();
+  /** The sessions set up on this connection (a session dies with its connection). */
+  readonly sessions = new Set<RtspSession>();
   /** What this connection ANNOUNCEd, until its SETUP with mode=record creates the session. */
   announced: { name: string; sdp: SessionDescription; uri: string } | undefined;
   /** When the connection was accepted, and when its last complete request arrived (connectedAt until one does). */
