@@ -117,10 +117,15 @@ export class AccessUnitAssembler {
     if (header.marker || unit.packets.length >= MAX_PACKETS_PER_UNIT || unit.bytes >= MAX_BYTES_PER_UNIT) this.flush();
   }
 
-  flush(): void {
+  /**
+   * Emit the unit being assembled. `cutShort`: its source is gone before its last packet (the marker) arrived, so
+   * its samples cannot be trusted; RTSP players still get the packets that came, as they would have live.
+   */
+  flush(cutShort = false): void {
     const unit = this.current;
     this.current = undefined;
     if (!unit) return;
+    if (cutShort) unit.lost = true;
     if (this.inPlace) unit.span = spanOf(unit.packets[0]!, unit.packets[unit.packets.length - 1]!);
     this.emit(unit);
   }

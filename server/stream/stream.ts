@@ -150,7 +150,8 @@ export class Stream {
   }
 
   detachPublisher(): void {
-    for (const a of this.assemblers) a.flush();
+    // A unit still being assembled never got its last packet: frame readers must not decode it.
+    for (const a of this.assemblers) a.flush(true);
     this.publisher = undefined;
     if (this.state === 'live') this.state = 'waiting';
     // The cached group belongs to the old numbering; a returning publisher starts a new one at its first keyframe.

@@ -100,7 +100,7 @@ describe('the publisher leaves with --publisher-grace 0', () => {
     await until(() => tcpClosed && udpClosed, 'the players\u2019 connections to be closed', 5000);
     const r = await ff;
     expect(r.timedOut).toBe(false);
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, `ffmpeg's errors: ${r.stderr}`).toBe(0);
     expect(t.relay.registry.get(name)).toBeUndefined();
     expect(t.relay.rtsp.playersOf(name)).toBe(0);
     expect(t.logs.some((l) => l.event === 'stream-ended' && l.stream === name)).toBe(true);

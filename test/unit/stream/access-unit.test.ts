@@ -90,3 +90,22 @@ describe('framedFor', () => {
     expect(frames(framed)).toEqual([{ channel: 2, payload: new Uint8Array(p!) }]);
   });
 });
+
+describe('AccessUnitAssembler.flush', () => {
+  it('marks a unit cut short by its source leaving (no marker yet) as lost, and keeps its packets for RTSP players', () => {
+    const packets = frame(0);
+    const units: AccessUnit[] = [];
+    const a = new AccessUnitAssembler(0, 'h264', (u) => units.push(u));
+    for (const p of packets.slice(0, -1)) a.push(p, parseRtpHeader(p)!);
+    expect(units).toHaveLength(0);
+    a.flush(true);
+    expect(units).toHaveLength(1);
+    expect(units[0]?.lost).toBe(true);
+    expect(units[0]?.packets).toHaveLength(packets.length - 1);
+  });
+
+  it('leaves a whole unit as it is', () => {
+    const [unit] = assemble(frame(0), false);
+    expect(unit?.lost).toBe(false);
+  });
+});
