@@ -173,7 +173,7 @@ async function main(): Promise<void> {
   logger.info('ready', {
     page: `${scheme}://${shown}:${relay.http.port()}/?stream=NAME`,
     rtsp: `rtsp://${shown}:${relay.rtsp.port()}/NAME`,
-    outputs: config.outputs.map(maskUrl),
+    outputs: config.outputs.map((t) => maskUrl(t)),
   });
   let stopping = false;
   const stop = (signal: string) => {

@@ -170,7 +170,7 @@ export class FfmpegOutput {
     if (!args.ok) throw args.error;
     this.#o = o;
     this.#args = args.value;
-    this.#maskedUrl = maskUrl(o.url);
+    this.#maskedUrl = maskUrl(o.url, o.name);
     this.#spawn = o.spawn ?? spawnWithExeca;
     this.#now = o.now ?? Date.now;
     this.#since = this.#now();

@@ -32,7 +32,7 @@ export class HubOutputs {
 
   /** The outputs of stream NAME, masked, or undefined when the hub carries none for it. */
   statusOf(name: string): OutputStatus[] | undefined {
-    for (const [stream, outputs] of this.byStream) if (stream.name === name) return outputs.status(maskUrl);
+    for (const [stream, outputs] of this.byStream) if (stream.name === name) return outputs.status((url) => maskUrl(url, name));
     return undefined;
   }
 

@@ -198,8 +198,9 @@ export function expandOutputUrl(template: string, streamName: string): string {
 
 const MASK = '****';
 
-function maskSegment(segment: string): string {
-  if (segment === STREAM_PLACEHOLDER) return segment;
+function maskSegment(segment: string, streamName: string | undefined): string {
+  // The stream's own name (what {stream} became) is no secret: it is in every player's URL.
+  if (segment === STREAM_PLACEHOLDER || (streamName !== undefined && segment === streamName)) return segment;
   // Long keys keep two characters at each end so an operator can tell two keys apart.
   return segment.length >= 12 ? `${segment.slice(0, 2)}…${segment.slice(-2)}` : MASK;
 }
@@ -245,8 +246,10 @@ function isRtsp(scheme: string): boolean {
  *
  *   rtmp://a.rtmp.youtube.com/live2/abcd-efgh-1234  →  rtmp://a.rtmp.youtube.com/live2/ab…34
  *   rtsp://user:pw@cam.local:554/stream1?token=x     →  rtsp://user:****@cam.local:554/stream1?****
+ *
+ * `streamName`: a last segment that is exactly the stream's name (a `{stream}` template, expanded) stays readable.
  */
-export function maskUrl(url: string): string {
+export function maskUrl(url: string, streamName?: string): string {
   const p = splitUrl(url);
   if (!p) return MASK;
   let out = `${p.scheme}://`;
@@ -257,7 +260,7 @@ export function maskUrl(url: string): string {
   // segments[0] is "" (the path starts with "/"); mask only when there is an app AND a key.
   if (!isRtsp(p.scheme) && segments.filter((s) => s.length > 0).length >= 2) {
     const i = segments[last] === '' ? last - 1 : last;
-    segments[i] = maskSegment(segments[i]!);
+    segments[i] = maskSegment(segments[i]!, streamName);
   }
   out += segments.join('/');
   if (p.query !== undefined) out += p.query.length > 0 ? `?${MASK}` : '?';

@@ -227,7 +227,7 @@ export class IngestServer {
 
   /** NAME's outputs as the page shows them: the hub's, or the configured destinations (idle) before they exist. */
   private outputs(name: string): OutputStatus[] {
-    return this.o.outputStatus(name) ?? this.o.destinations(name).map((d) => ({ url: maskUrl(d.url), kind: d.kind, state: 'idle' as const, restarts: 0 }));
+    return this.o.outputStatus(name) ?? this.o.destinations(name).map((d) => ({ url: maskUrl(d.url, name), kind: d.kind, state: 'idle' as const, restarts: 0 }));
   }
 
   private refuse(p: Publisher, code: RefusalCode, message: string): void {

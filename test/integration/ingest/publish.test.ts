@@ -136,7 +136,7 @@ describe('browser publisher → RTSP relay', () => {
     expect(await waitFor(async () => (await streamJson(r, 'rtmpcam'))?.outputs.every((o) => o.state === 'running') === true, 10_000, 100)).toBe(true);
     const s = (await streamJson(r, 'rtmpcam'))!;
     expect(s.outputs.map((o) => [o.kind, o.url])).toEqual([
-      ['rtmp', `rtmp://127.0.0.1:${nginx.port}/live/****`],
+      ['rtmp', `rtmp://127.0.0.1:${nginx.port}/live/rtmpcam`],
       ['rtmp', `rtmp://127.0.0.1:${nginx.port}/live/se…56`],
     ]);
     const config = await getJson<unknown>(r.relay.http.port(), '/api/config');

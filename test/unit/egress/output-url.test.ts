@@ -145,6 +145,13 @@ describe('maskUrl', () => {
     expect(maskUrl(url)).toBe(masked);
   });
 
+  it('shows a last segment that is the stream\'s own name ({stream} expanded), and masks every other key', () => {
+    expect(maskUrl('rtmp://127.0.0.1:1935/live/cam1', 'cam1')).toBe('rtmp://127.0.0.1:1935/live/cam1');
+    expect(maskUrl('rtmp://a.rtmp.youtube.com/live2/abcd-efgh-1234', 'cam1')).toBe('rtmp://a.rtmp.youtube.com/live2/ab…34');
+    expect(maskUrl('rtmp://host/live/cam1-backup', 'cam1')).toBe('rtmp://host/live/****');
+    expect(maskUrl('rtmp://user:pw@host/cam1/cam1?k=v', 'cam1')).toBe('rtmp://user:****@host/cam1/cam1?****');
+  });
+
   it('never shows more than 4 characters of a stream key', () => {
     fc.assert(
       fc.property(fc.stringMatching(/^[A-Za-z0-9_-]{4,48}$/), (key) => {
