@@ -58,6 +58,8 @@ export interface OutputStatus {
   state: OutputStateName;
   restarts: number;
   lastError?: string;
+  /** In backoff: milliseconds until ffmpeg is started again (as the server counted when it sent this). */
+  retryInMs?: number;
 }
 
 export type ServerMessage =

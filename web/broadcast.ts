@@ -51,6 +51,8 @@ export interface BroadcastDeps {
   state: SessionState;
   events: BroadcastEvents;
   createSocket?: (url: string) => WebSocket;
+  /** While reconnecting: whether the server answers again (see UplinkOptions.probe). */
+  probe?: () => Promise<boolean>;
 }
 
 export class Broadcast {
@@ -155,6 +157,11 @@ export class Broadcast {
   }
 
   /** Stop: last frames out, socket closed with 1000, tracks stopped, recording offered. Idempotent. */
+  /** Reconnecting: try now instead of waiting out the backoff. */
+  retryNow(): void {
+    this.uplink?.retryNow();
+  }
+
   stop(sentence = 'Stopped. Press Go live to start again.'): Promise<void> {
     this.stopping ??= this.teardown().then(() => {
       if (this.deps.state.state !== 'error') this.deps.state.to('idle', sentence);
@@ -320,6 +327,7 @@ export class Broadcast {
       tracks: setup.tracks,
       maxBacklog: () => this.backlog.limit(this.rate.bitrate),
       ...(this.deps.createSocket ? { createSocket: this.deps.createSocket } : {}),
+      ...(this.deps.probe ? { probe: this.deps.probe } : {}),
       events: {
         phase: (phase, sentence) => {
           // A new socket is coming: the old one's queue and speed say nothing about it.

@@ -49,6 +49,11 @@ export interface UplinkOptions {
   /** Opus packets per audio fragment: 2 × 20 ms keeps fragment overhead near 20 kbit/s without adding much delay. */
   audioPerFragment?: number;
   createSocket?: (url: string) => WebSocket;
+  /**
+   * While waiting to reconnect: is the server answering again? Asked once a second; true reconnects at once instead
+   * of waiting out the backoff (a restarted server is back in about a second, not after the next 8 s step).
+   */
+  probe?: () => Promise<boolean>;
   random?: () => number;
   now?: () => number;
 }
@@ -82,6 +87,10 @@ export class Uplink {
   private audioBatch: Fmp4Sample[] = [];
   private serverError: string | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** While waiting to reconnect: the once-a-second countdown (and probe), why we wait, and when the wait ends. */
+  private tickTimer: ReturnType<typeof setInterval> | undefined;
+  private retryWhy = '';
+  private retryAt = 0;
   private acceptTimer: ReturnType<typeof setTimeout> | undefined;
   private lastKeyRequest = -Infinity;
   private readonly hasVideo: boolean;
@@ -267,10 +276,12 @@ export class Uplink {
       this.fail(new PageError('server-error', `The server closed the connection (${code})${reason ? `: ${reason}` : ''}. ${CLOSE_ADVICE[code]}`));
       return;
     }
-    this.retry(this.wsAccepted || this.current === 'live' ? 'The connection to the server was lost' : 'Could not reach the server');
+    // The server (or the way to it) went away: ask once a second whether it is back.
+    this.retry(this.wsAccepted || this.current === 'live' ? 'The connection to the server was lost' : 'Could not reach the server', true);
   }
 
-  private retry(why: string): void {
+  /** `probing`: the server was unreachable, so a probe that reaches it ends the wait; a refusal waits it out. */
+  private retry(why: string, probing = false): void {
     this.clearTimers();
     this.attempts += 1;
     const max = this.o.maxAttempts ?? 10;
@@ -279,8 +290,34 @@ export class Uplink {
       return;
     }
     const delay = reconnectDelay(this.attempts, this.o.random);
-    this.setPhase('reconnecting', `${why}; reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${this.attempts} of ${max}).`);
-    this.retryTimer = setTimeout(() => this.connect(), delay);
+    this.retryWhy = why;
+    this.retryAt = this.now() + delay;
+    this.announceRetry();
+    this.retryTimer = setTimeout(() => this.reconnect(), delay);
+    this.tickTimer = setInterval(() => {
+      this.announceRetry();
+      if (probing) void this.o.probe?.().then((up) => {
+        if (up && this.current === 'reconnecting' && this.tickTimer !== undefined) this.reconnect();
+      });
+    }, 1000);
+  }
+
+  /** Waiting to reconnect: stop waiting and try now (the page's "Retry now"). */
+  retryNow(): void {
+    if (this.current !== 'reconnecting' || this.tickTimer === undefined) return;
+    this.reconnect();
+  }
+
+  private reconnect(): void {
+    this.clearTimers();
+    this.setPhase('reconnecting', `${this.retryWhy}; reconnecting now (attempt ${this.attempts} of ${this.o.maxAttempts ?? 10}).`);
+    this.connect();
+  }
+
+  /** The reconnecting sentence, with the seconds left as they count down. */
+  private announceRetry(): void {
+    const left = Math.max(0, this.retryAt - this.now());
+    this.setPhase('reconnecting', `${this.retryWhy}; reconnecting in ${(left / 1000).toFixed(1)} s (attempt ${this.attempts} of ${this.o.maxAttempts ?? 10}).`);
   }
 
   private fail(err: PageError): void {
@@ -312,6 +349,8 @@ export class Uplink {
   private clearTimers(): void {
     clearTimeout(this.retryTimer);
     clearTimeout(this.acceptTimer);
+    clearInterval(this.tickTimer);
+    this.tickTimer = undefined;
   }
 
   private askKeyframe(reason: string): void {

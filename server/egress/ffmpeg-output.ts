@@ -118,6 +118,8 @@ export interface OutputSnapshot {
   /** Video frames ffmpeg reports written in the current run. */
   frames: number;
   pid?: number;
+  /** In backoff: milliseconds until ffmpeg is started again. */
+  retryInMs?: number;
 }
 
 export const DEFAULT_MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
@@ -150,6 +152,8 @@ export class FfmpegOutput {
   #preludeAllowance = 0;
   #runningSince: number | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** When the backoff timer fires. */
+  #retryAt: number | undefined;
   #closing: Promise<void> | undefined;
   #stderr = new StderrLines();
   #progress = new Map<string, string>();
@@ -202,6 +206,7 @@ export class FfmpegOutput {
     };
     if (this.#lastError !== undefined) s.lastError = this.#lastError;
     if (this.#child?.pid !== undefined) s.pid = this.#child.pid;
+    if (this.#state === 'backoff' && this.#retryAt !== undefined) s.retryInMs = Math.max(0, this.#retryAt - this.#now());
     return s;
   }
 
@@ -385,6 +390,7 @@ export class FfmpegOutput {
       retryInMs: delay,
     });
     this.#transition('backoff');
+    this.#retryAt = this.#now() + delay;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       if (this.#closing) return;

@@ -62,7 +62,14 @@ export class StreamOutputs {
       const s = feed.snapshot();
       if (feed.problem !== undefined) return { url: maskedUrl(destination.url), kind: destination.kind, state: 'failed' as const, restarts: 0, lastError: feed.problem };
       if (!s) return { url: maskedUrl(destination.url), kind: destination.kind, state: 'idle' as const, restarts: 0 };
-      return { url: s.url, kind: s.kind, state: s.state, restarts: s.restarts, ...(s.lastError !== undefined ? { lastError: s.lastError } : {}) };
+      return {
+        url: s.url,
+        kind: s.kind,
+        state: s.state,
+        restarts: s.restarts,
+        ...(s.lastError !== undefined ? { lastError: s.lastError } : {}),
+        ...(s.retryInMs !== undefined ? { retryInMs: s.retryInMs } : {}),
+      };
     });
   }
 

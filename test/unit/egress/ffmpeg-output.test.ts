@@ -152,12 +152,15 @@ describe('FfmpegOutput (fake process)', () => {
     const out = make();
     out.start();
     const delays: number[] = [];
+    // What the snapshot says about the next start, as the page shows it ("retrying in 8 s").
+    const announced: Array<number | undefined> = [];
     for (let i = 0; i < 7; i++) {
       const c = children.at(-1)!;
       c.say('[tcp @ 0x55d1c0] [error] Connection to tcp://a.rtmp.youtube.com:1935 failed: Connection refused\n');
       c.exit(1);
       await settle();
       expect(out.state).toBe('backoff');
+      announced.push(out.snapshot().retryInMs);
       const before = children.length;
       let waited = 0;
       while (children.length === before) {
@@ -172,6 +175,7 @@ describe('FfmpegOutput (fake process)', () => {
       expect(Buffer.concat(children.at(-1)!.received)).toEqual(Buffer.from([1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2]));
     }
     expect(delays).toEqual([1_000, 2_000, 4_000, 8_000, 8_000, 8_000, 8_000]);
+    expect(announced).toEqual(delays);
     expect(out.snapshot().restarts).toBe(7);
     expect(out.snapshot().lastError).toBe('tcp: Connection to tcp://a.rtmp.youtube.com:1935 failed: Connection refused');
 

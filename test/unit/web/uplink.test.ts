@@ -156,6 +156,47 @@ describe('Uplink', () => {
     expect(t.binaries()).toHaveLength(2);
   });
 
+  it('counts the wait down once a second, and Retry now connects at once', () => {
+    let clock = 0;
+    const { uplink, sockets, log } = setup({ now: () => clock });
+    uplink.start();
+    for (let i = 0; i < 3; i++) {
+      sockets[i]!.drop(1006);
+      if (i < 2) {
+        clock += 10_000;
+        vi.advanceTimersByTime(10_000);
+      }
+    }
+    expect(log.at(-1)).toMatch(/Could not reach the server; reconnecting in 2\.0 s \(attempt 3 of 10\)\.$/);
+    clock += 1000;
+    vi.advanceTimersByTime(1000);
+    expect(log.at(-1)).toMatch(/reconnecting in 1\.0 s \(attempt 3 of 10\)\.$/);
+    expect(sockets).toHaveLength(3);
+    uplink.retryNow();
+    expect(sockets).toHaveLength(4);
+    expect(log.at(-1)).toMatch(/reconnecting now \(attempt 3 of 10\)\.$/);
+    // The countdown stopped with the wait: no stale "reconnecting in" after the attempt began.
+    vi.advanceTimersByTime(3000);
+    expect(log.at(-1)).toMatch(/reconnecting now/);
+    expect(sockets).toHaveLength(4);
+  });
+
+  it('reconnects as soon as the probe says the server answers again, not after the whole backoff', async () => {
+    let up = false;
+    const { uplink, sockets } = setup({ probe: () => Promise.resolve(up) });
+    uplink.start();
+    for (let i = 0; i < 5; i++) {
+      sockets[i]!.drop(1006);
+      if (i < 4) vi.advanceTimersByTime(10_000);
+    }
+    // Attempt 5 waits 8 s; the server is back after 2 s.
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(sockets).toHaveLength(5);
+    up = true;
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(sockets).toHaveLength(6);
+  });
+
   it('gives up after the last attempt with a sentence that says what to check', () => {
     const { uplink, sockets, log } = setup({ maxAttempts: 3 });
     uplink.start();
