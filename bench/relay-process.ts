@@ -104,7 +104,7 @@ export function serverNodeFlags(): string[] {
 }
 
 /** RELAYCAST_BENCH_NODE_ARGS: more Node flags for the relay, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" or "--trace-gc". */
-function extraNodeFlags(): string[] {
+export function extraNodeFlags(): string[] {
   return (process.env['RELAYCAST_BENCH_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
 }
 
