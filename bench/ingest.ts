@@ -17,6 +17,8 @@
 // (not the Node feeding it, not the relay): a lower bound. It is compared with the new design's RTSP path (same
 // outputs) and with everything the new design ran.
 //
+// --record DIR: the new design twice, recording off then on into DIR, and what recording added (record-compare.ts).
+//
 // Prints one JSON object on stdout and a table on stderr.
 import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -33,6 +35,7 @@ import { AUDIO_PACKETS_PER_FRAGMENT } from '../web/uplink.ts';
 import { aacEncodeArgs } from '../server/egress/argv.ts';
 import { FrameCounter } from './rtsp-frames.ts';
 import { ClipPublisher } from './ws-publisher.ts';
+import { compareRecording, RECORD_PHASE_ENV, writeSyscalls } from './record-compare.ts';
 
 const { values } = parseArgs({
   options: {
@@ -50,8 +53,14 @@ const { values } = parseArgs({
     // encoder, and the worst case for ffmpeg's AAC encoder, whose transcode then costs about 4× as much; see clip.ts)
     content: { type: 'string', default: 'noisy' },
     source: { type: 'string', default: 'browser' },
+    record: { type: 'string' },
   },
 });
+const recordPhase = process.env[RECORD_PHASE_ENV];
+if (values.record !== undefined && recordPhase === undefined) {
+  await compareRecording(values.record, process.argv.slice(2));
+  process.exit(0);
+}
 if (values.source !== 'browser' && values.source !== 'rtsp') usage('--source must be browser or rtsp');
 const rtspSource = values.source === 'rtsp';
 if (values.content !== 'testsrc2' && values.content !== 'noisy') usage('--content must be testsrc2 or noisy');
@@ -94,6 +103,7 @@ try {
     ...(nginx ? ['--output', `rtmp://127.0.0.1:${nginx.port}/live/{stream}`] : []),
     '--max-publishers', String(K + 10),
     '--max-clients', String(K * 3 + 20),
+    ...(recordPhase === 'on' && values.record !== undefined ? ['--record', values.record] : []),
   ]);
   const rtspUrl = (name: string) => `rtsp://127.0.0.1:${relay!.rtspPort}/${name}`;
 
@@ -125,6 +135,7 @@ try {
   interrupt.check();
 
   const cpu0 = treeCpuSeconds(relay.pid);
+  const writes0 = writeSyscalls(relay.pid);
   const sys0 = systemTicks();
   const self0 = process.cpuUsage();
   // An RTSP publisher sends the clip's frame rate in real time: what it sent is FPS × the window.
@@ -148,6 +159,7 @@ try {
     };
   }
   const cpu1 = treeCpuSeconds(relay.pid);
+  const writes1 = writeSyscalls(relay.pid);
   const sys1 = systemTicks();
   const self1 = process.cpuUsage(self0);
   const wall = (performance.now() - t0) / 1000;
@@ -185,6 +197,9 @@ try {
       perStreamBreakdown: { relayNode: pct(byKind.node), ffmpegRtspCopy: pct(byKind.rtsp), ffmpegRtmpCopyPlusAac: pct(byKind.rtmp), exitedChildren: pct(byKind.exited), otherChildren: pct(byKind.other) },
       ffmpegRestartsInWindow: restartedPids,
     },
+    // The relay process's write-family syscalls per second per stream: all (sockets and files), and off its main thread
+    // (Node's file writes, from the libuv thread pool).
+    writeSyscallsPerSecondPerStream: { all: round((writes1.all - writes0.all) / wall / K, 2), offMainThread: round((writes1.offMainThread - writes0.offMainThread) / wall / K, 2) },
     memory: {
       relayNodeRssMiB: round(mem.nodeRss / 1048576, 1),
       ffmpegProcesses: mem.ffmpegCount,

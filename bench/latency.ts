@@ -7,36 +7,15 @@
 //
 // Prints one JSON object on stdout and a table on stderr.
 import { execa } from 'execa';
-import { parseArgs } from 'node:util';
 import type { Browser } from 'playwright-core';
 import { CLOCK_BLOCK, CLOCK_WIDTH, decodeClock } from '../shared/clock-pattern.ts';
 import { launchChromium, openPage, waitReady, waitState, type OpenedPage } from '../test/support/browser.ts';
-import { machine, percentile, systemTicks, treeCpuSeconds } from './proc.ts';
+import { machine, systemTicks, treeCpuSeconds } from './proc.ts';
 import { Interrupt } from './interrupt.ts';
+import { latencySummary, pageBenchSettings } from './page-bench.ts';
 import { startRelayProcess, type RelayProcess } from './relay-process.ts';
 
-const PRESETS = { '480p': [854, 480], '720p': [1280, 720], '1080p': [1920, 1080] } as const;
-
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '20' },
-    warmup: { type: 'string', default: '5' },
-    preset: { type: 'string', default: '720p' },
-    fps: { type: 'string', default: '30' },
-  },
-});
-const usage = (problem: string): never => {
-  process.stderr.write(`bench:latency: ${problem}\n`);
-  process.exit(2);
-};
-const seconds = Number(values.seconds);
-const warmup = Number(values.warmup);
-const fps = Number(values.fps);
-if (!(seconds > 0) || !(warmup >= 0)) usage('--seconds must be positive and --warmup 0 or more');
-if (![15, 30, 60].includes(fps)) usage('--fps must be 15, 30 or 60 (what the page offers)');
-const preset = values.preset as keyof typeof PRESETS;
-if (!(preset in PRESETS)) usage(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
-const [width, height] = PRESETS[preset];
+const { seconds, warmup, fps, preset, width, height } = pageBenchSettings('latency');
 const STREAM = 'latency';
 // Only the rows holding the pattern go through the pipe: the block row scaled to the frame, rounded up to even.
 const rows = Math.min(height, 2 * Math.ceil((CLOCK_BLOCK * (width / CLOCK_WIDTH)) / 2) + 2);
@@ -148,16 +127,7 @@ try {
   const pageState = await opened.page.getAttribute('[data-testid="status"]', 'data-state');
   if (samples.length === 0) throw new Error('no frame could be read in the measurement window');
 
-  const ms = (x: number) => Math.round(x);
-  const latency = {
-    samples: samples.length,
-    p50: ms(percentile(samples, 50)),
-    p95: ms(percentile(samples, 95)),
-    p99: ms(percentile(samples, 99)),
-    max: ms(Math.max(...samples)),
-    min: ms(Math.min(...samples)),
-    mean: ms(samples.reduce((a, b) => a + b, 0) / samples.length),
-  };
+  const latency = latencySummary(samples);
   const result = {
     bench: 'latency',
     machine: machine(),

@@ -2,8 +2,9 @@
 // file reader; tests pass their own. Precedence: flag > config file > default.
 import { parseArgs } from 'node:util';
 import { parseOutputUrl } from './egress/output-url.ts';
-import type { LogLevel } from './log.ts';
+import type { LogFormat, LogLevel } from './log.ts';
 import { isValidStreamName } from '../shared/stream-name.ts';
+import { parseAge, parseSize } from './record/bounds.ts';
 
 export interface Config {
   host: string;
@@ -28,6 +29,8 @@ export interface Config {
   read?: { username: string; password: string };
   rtspBasicAuth: boolean;
   publishToken?: string;
+  /** Bearer token for DELETE /api/streams/NAME and /api/readers/ID from other machines; loopback needs none. */
+  adminToken?: string;
   allowOrigins: string[];
   tls?: { cert: string; key: string };
   /** Output URL templates for every stream ({stream} → NAME). */
@@ -35,6 +38,20 @@ export interface Config {
   /** Extra output templates per stream name, from the config file. */
   streamOutputs: Record<string, string[]>;
   logLevel: LogLevel;
+  /** json: one JSON object per line (default); pretty: readable lines for a terminal. */
+  logFormat: LogFormat;
+  /** --record DIR and its settings; absent: nothing is recorded. */
+  record?: RecordConfig;
+}
+
+export interface RecordConfig {
+  dir: string;
+  /** The streams recorded: every one, or those named by --record-streams and the config file's streams.NAME.record. */
+  streams: 'all' | string[];
+  segmentMs: number;
+  /** Per stream; undefined = no bound. */
+  maxBytes?: number;
+  maxAgeMs?: number;
 }
 
 export const HELP = `relaycast: broadcast from a browser tab to RTSP and HTTP players and RTMP platforms
@@ -49,6 +66,8 @@ Usage: npm run server -- [flags]
   --config FILE           JSON config file (see README): any flag below, plus per-stream outputs
   --publish-token TOKEN   token browsers on other machines must give to publish
                           (or env RELAYCAST_PUBLISH_TOKEN; loopback needs none)
+  --admin-token TOKEN     Bearer token for DELETE /api/streams/NAME and /api/readers/ID
+                          from other machines (or env RELAYCAST_ADMIN_TOKEN; loopback needs none)
   --allow-origin ORIGIN   also accept WebSocket publishers from pages at ORIGIN (repeatable)
   --tls-cert FILE         serve HTTPS/WSS with this certificate (PEM) ...
   --tls-key FILE          ... and key: needed for cameras in browsers on other machines
@@ -71,7 +90,13 @@ Usage: npm run server -- [flags]
   --read-user NAME        credentials every player must give: RTSP Digest, HTTP Basic (default: none needed)
   --read-pass PASS        (or env RELAYCAST_READ_PASS)
   --rtsp-basic-auth       also accept Basic auth on RTSP (clear-text password; Digest is always on)
+  --record DIR            record every stream to DIR/NAME/START.mp4 (fragmented MP4 segments)
+  --record-streams LIST   record only these streams (NAME,NAME...; or "record": true per stream in --config)
+  --record-segment SEC    start a new segment at the first keyframe after SEC seconds (default 60)
+  --record-max-size SIZE  delete a stream's oldest segments beyond SIZE in all (e.g. 500M, 20G)
+  --record-max-age AGE    delete segments older than AGE (e.g. 24h, 7d)
   --log-level LEVEL       debug | info | warn | error                 (default info)
+  --log-format FORMAT     json (one JSON object per line) | pretty (for a terminal)  (default json)
   -h, --help              this text
 `;
 
@@ -84,6 +109,7 @@ const OPTIONS = {
   output: { type: 'string', multiple: true },
   config: { type: 'string' },
   'publish-token': { type: 'string' },
+  'admin-token': { type: 'string' },
   'allow-origin': { type: 'string', multiple: true },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
@@ -101,6 +127,12 @@ const OPTIONS = {
   'read-pass': { type: 'string' },
   'rtsp-basic-auth': { type: 'boolean' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  record: { type: 'string' },
+  'record-streams': { type: 'string' },
+  'record-segment': { type: 'string' },
+  'record-max-size': { type: 'string' },
+  'record-max-age': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -128,7 +160,7 @@ export function parseConfig(
   }
   if (values.help) return { ok: 'help' };
   try {
-    const file: ConfigFile = values.config !== undefined ? readConfigFile(values.config, readFile) : { flags: {}, outputs: [], allowOrigins: [], streams: {} };
+    const file: ConfigFile = values.config !== undefined ? readConfigFile(values.config, readFile) : { flags: {}, outputs: [], allowOrigins: [], streams: {}, recordStreams: [] };
     const get = (k: FlagName): string | undefined => {
       const v = values[k];
       if (typeof v === 'string') return v;
@@ -139,10 +171,14 @@ export function parseConfig(
     const httpPort = port(get('http-port') ?? '8090', '--http-port');
     const logLevel = get('log-level') ?? 'info';
     if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new Error(`--log-level must be debug, info, warn or error, not "${logLevel}"`);
+    const logFormat = get('log-format') ?? 'json';
+    if (logFormat !== 'json' && logFormat !== 'pretty') throw new Error(`--log-format must be json or pretty, not "${logFormat}"`);
     const publish = credential('publish', get('publish-user'), get('publish-pass') ?? env.RELAYCAST_PUBLISH_PASS);
     const read = credential('read', get('read-user'), get('read-pass') ?? env.RELAYCAST_READ_PASS);
     const token = get('publish-token') ?? env.RELAYCAST_PUBLISH_TOKEN;
     if (token !== undefined && token.length < 8) throw new Error('--publish-token must be at least 8 characters');
+    const adminToken = get('admin-token') ?? env.RELAYCAST_ADMIN_TOKEN;
+    if (adminToken !== undefined && !/^[\x21-\x7e]{16,}$/.test(adminToken)) throw new Error('--admin-token must be at least 16 characters, with no spaces (it is sent as "Authorization: Bearer TOKEN")');
     const cert = get('tls-cert');
     const key = get('tls-key');
     if ((cert === undefined) !== (key === undefined)) throw new Error('--tls-cert and --tls-key go together');
@@ -169,10 +205,13 @@ export function parseConfig(
       allowOrigins,
       outputs,
       streamOutputs: file.streams,
+      ...recordConfig(get, file.recordStreams),
       logLevel: logLevel as LogLevel,
+      logFormat,
       ...(publish ? { publish } : {}),
       ...(read ? { read } : {}),
       ...(token !== undefined ? { publishToken: token } : {}),
+      ...(adminToken !== undefined ? { adminToken } : {}),
       ...(cert !== undefined && key !== undefined ? { tls: { cert, key } } : {}),
     };
     if (rtspPort !== 0 && rtspPort === httpPort) throw new Error('--rtsp-port and --http-port must differ');
@@ -187,6 +226,8 @@ interface ConfigFile {
   outputs: string[];
   allowOrigins: string[];
   streams: Record<string, string[]>;
+  /** Streams with "record": true. */
+  recordStreams: string[];
 }
 
 function readConfigFile(path: string, readFile: (path: string) => string): ConfigFile {
@@ -197,7 +238,7 @@ function readConfigFile(path: string, readFile: (path: string) => string): Confi
     throw new Error(`cannot read --config ${path}: ${(err as Error).message}`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`--config ${path} must hold a JSON object`);
-  const out: ConfigFile = { flags: {}, outputs: [], allowOrigins: [], streams: {} };
+  const out: ConfigFile = { flags: {}, outputs: [], allowOrigins: [], streams: {}, recordStreams: [] };
   for (const [k, v] of Object.entries(raw)) {
     if (k === 'outputs') out.outputs = stringList(v, `"outputs" in ${path}`);
     else if (k === 'allowOrigin' || k === 'allowOrigins') out.allowOrigins = stringList(v, `"${k}" in ${path}`);
@@ -205,8 +246,11 @@ function readConfigFile(path: string, readFile: (path: string) => string): Confi
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`"streams" in ${path} must map stream names to { "outputs": [...] }`);
       for (const [name, s] of Object.entries(v)) {
         if (!isValidStreamName(name)) throw new Error(`"streams" in ${path}: "${name}" is not a valid stream name`);
-        const list = (s as { outputs?: unknown } | null)?.outputs;
-        out.streams[name] = stringList(list, `"streams.${name}.outputs" in ${path}`).map((u) => checkOutput(u));
+        const entry = s as { outputs?: unknown; record?: unknown } | null;
+        if (entry?.record !== undefined && typeof entry.record !== 'boolean') throw new Error(`"streams.${name}.record" in ${path} must be true or false`);
+        if (entry?.record === true) out.recordStreams.push(name);
+        // A stream entry may only say "record": true.
+        if (entry?.record === undefined || entry.outputs !== undefined) out.streams[name] = stringList(entry?.outputs, `"streams.${name}.outputs" in ${path}`).map((u) => checkOutput(u));
       }
     } else {
       const flag = FILE_KEYS[k];
@@ -216,6 +260,32 @@ function readConfigFile(path: string, readFile: (path: string) => string): Confi
     }
   }
   return out;
+}
+
+/** --record and its flags; the streams chosen by --record-streams and the config file, else all. */
+function recordConfig(get: (k: FlagName) => string | undefined, fileStreams: string[]): { record?: RecordConfig } {
+  const dir = get('record');
+  const listed = get('record-streams')?.split(',').map((n) => n.trim()).filter((n) => n !== '') ?? [];
+  for (const n of listed) if (!isValidStreamName(n)) throw new Error(`--record-streams: "${n}" is not a valid stream name`);
+  const others = (['record-streams', 'record-segment', 'record-max-size', 'record-max-age'] as const).filter((k) => get(k) !== undefined);
+  if (dir === undefined || dir.trim() === '') {
+    if (others.length > 0 || fileStreams.length > 0) throw new Error(`--${others[0] ?? 'record-streams'} (or "record": true in --config) needs --record DIR: where recordings go`);
+    return {};
+  }
+  const segment = num(get('record-segment') ?? '60', '--record-segment');
+  if (segment < 1) throw new Error('--record-segment must be at least 1 second');
+  const streams = [...new Set([...listed, ...fileStreams])];
+  const maxSize = get('record-max-size');
+  const maxAge = get('record-max-age');
+  return {
+    record: {
+      dir,
+      streams: streams.length > 0 ? streams : 'all',
+      segmentMs: Math.round(segment * 1000),
+      ...(maxSize !== undefined ? { maxBytes: parseSize(maxSize, '--record-max-size') } : {}),
+      ...(maxAge !== undefined ? { maxAgeMs: parseAge(maxAge, '--record-max-age') } : {}),
+    },
+  };
 }
 
 function stringList(v: unknown, what: string): string[] {

@@ -9,9 +9,13 @@ import { IngestServer } from './servers/ws-publish/ingest-server.ts';
 import { HubOutputs } from './egress/hub-outputs.ts';
 import type { Destination } from './egress/stream-outputs.ts';
 import { createLogger, type Logger } from './log.ts';
+import { RelayMetrics } from './metrics/relay-metrics.ts';
 import { RtspServer, type RtspAuthOptions, type RtspServerOptions } from './servers/rtsp/server.ts';
 import type { ReaderPolicy } from './stream/reader.ts';
 import { StreamRegistry } from './stream/registry.ts';
+import { Recordings } from './record/recordings.ts';
+import type { StreamSnapshot } from './stream/stream.ts';
+import type { OutputStatus } from '../shared/protocol.ts';
 
 export interface Relay {
   registry: StreamRegistry;
@@ -19,6 +23,9 @@ export interface Relay {
   ingest: IngestServer;
   outputs: HubOutputs;
   http: HttpServer;
+  /** --record: undefined when nothing is recorded. */
+  recordings: Recordings | undefined;
+  metrics: RelayMetrics;
   close(): Promise<void>;
 }
 
@@ -35,10 +42,22 @@ export interface RelayOverrides {
   helloTimeoutMs?: number;
   /** Timings of HTTP playback (/NAME.mp4). */
   progressive?: HttpServerOptions['progressive'];
+  /** Timings of the viewer socket (/ws/view). */
+  viewer?: HttpServerOptions['viewer'];
+  /** The operator's API: whether loopback needs no admin token (tests turn it off to act as a remote client). */
+  api?: { trustLoopback?: boolean };
 }
 
 /** Start everything; tests call this with port 0. */
-export async function startRelay(config: Config, logger: Logger, overrides: RelayOverrides = {}): Promise<Relay> {
+export async function startRelay(config: Config, rootLogger: Logger, overrides: RelayOverrides = {}): Promise<Relay> {
+  // /metrics reads what the parts below keep (called only at a scrape, once they exist); refusals and authentication
+  // failures are counted from the events they log, so every part gets the tapped logger.
+  const metrics: RelayMetrics = new RelayMetrics({
+    streams: (): StreamSnapshot[] => registry.list(),
+    outputs: (name): OutputStatus[] | undefined => outputs.statusOf(name),
+    rtspSessions: (): { tcp: number; udp: number } => rtsp.sessionsByTransport,
+  });
+  const logger: Logger = metrics.tap(rootLogger);
   const registry = new StreamRegistry({
     logger: logger.child({ component: 'streams' }),
     graceMs: config.publisherGraceMs,
@@ -51,8 +70,8 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     registry,
     udpPorts: config.udpPorts,
     maxClients: config.maxClients,
-    // HTTP players count against --max-clients as RTSP players do (http is made below; called only later).
-    otherPlayers: (): number => http.progressivePlayers(),
+    // HTTP players and viewers count against --max-clients as RTSP players do (http is made below; called only later).
+    otherPlayers: (): number => http.progressivePlayers() + http.viewerPlayers(),
     maxBandwidthKbps: config.maxBandwidthKbps,
     maxConnectionsPerIp: config.maxConnectionsPerIp,
     maxSessionsPerIp: config.maxSessionsPerIp,
@@ -87,10 +106,23 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     rtspPlayers: (name) => rtsp.playersOf(name),
     destinations,
     outputStatus: (name) => outputs.statusOf(name),
+    // Called for the page's stats, after startRelay has made the recordings (below).
+    recordingStatus: (name) => recordings?.statusOf(name),
     maxPublishers: config.maxPublishers,
     ...(config.publishToken !== undefined ? { publishToken: config.publishToken } : {}),
     ...(overrides.helloTimeoutMs !== undefined ? { helloTimeoutMs: overrides.helloTimeoutMs } : {}),
   });
+  const record = config.record;
+  const recordings = record && new Recordings({
+    registry,
+    root: record.dir,
+    records: (name) => record.streams === 'all' || record.streams.includes(name),
+    segmentMs: record.segmentMs,
+    bounds: { maxBytes: record.maxBytes, maxAgeMs: record.maxAgeMs },
+    logger: logger.child({ component: 'record' }),
+  });
+  // Before any publisher: the last segments a crash left are trimmed first.
+  await recordings?.start();
   if (!overrides.skipWebBuild) await ensureWebBuilt(logger.child({ component: 'web' }));
   const http = new HttpServer({
     host: config.host,
@@ -100,6 +132,7 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     ingest,
     registry,
     hubOutputs: outputs,
+    ...(recordings ? { recordings } : {}),
     rtspPort: () => rtsp.port(),
     rtspPlayers: (name) => rtsp.playersOf(name),
     outputs: () => config.outputs.map((t) => ({ url: maskUrl(t), kind: outputKind(t) })),
@@ -108,8 +141,20 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     maxBandwidthKbps: config.maxBandwidthKbps,
     ...(config.read ? { read: config.read } : {}),
     ...(overrides.progressive ? { progressive: overrides.progressive } : {}),
+    ...(overrides.viewer ? { viewer: overrides.viewer } : {}),
+    publisherGraceMs: config.publisherGraceMs,
     ...(config.publishToken !== undefined ? { publishToken: config.publishToken } : {}),
     ...(config.tls ? { tls: config.tls } : {}),
+    operator: {
+      metrics,
+      endRtspPublisher: (name) => rtsp.endPublisher(name),
+      listeners: (): Array<{ name: string; up: boolean }> => [
+        { name: 'http', up: http.port() !== 0 },
+        { name: 'rtsp', up: rtsp.port() !== 0 },
+      ],
+      ...(config.adminToken !== undefined ? { adminToken: config.adminToken } : {}),
+      trustLoopback: overrides.api?.trustLoopback ?? true,
+    },
   });
   // Listen only once everything that can fail without a socket (the page build, reading the TLS files) has worked, so
   // a failed start leaves no listener keeping the process alive.
@@ -126,6 +171,8 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
     ingest,
     outputs,
     http,
+    recordings,
+    metrics,
     close: async () => {
       // Ingest first: it tells each publisher "server shutting down" (1001) and waits for the ffmpegs; http.close()
       // terminates whatever sockets are left, which would otherwise cut the pages off with no close frame (1006).
@@ -133,6 +180,8 @@ export async function startRelay(config: Config, logger: Logger, overrides: Rela
       await http.close();
       registry.close();
       await outputs.close();
+      // The streams have ended (registry.close): each recorder writes its last fragment and closes its file.
+      await recordings?.close();
       await rtsp.close();
     },
   };
@@ -157,7 +206,7 @@ async function main(): Promise<void> {
     return;
   }
   const config = parsed.config;
-  const logger = createLogger({ level: config.logLevel });
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   let relay: Relay;
   try {
     relay = await startRelay(config, logger);

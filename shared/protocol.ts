@@ -62,10 +62,22 @@ export interface OutputStatus {
   retryInMs?: number;
 }
 
+/** States of a stream's recording on the server (--record): see server/record/recorder.ts. */
+export const RECORDING_STATES = ['waiting', 'recording', 'error', 'closed'] as const;
+
+/** A stream's recording on the server, as GET /api/streams and the publisher page show it. */
+export interface RecordingStatus {
+  state: (typeof RECORDING_STATES)[number];
+  /** The segment being written (a file name). */
+  file?: string;
+  /** Why recording stopped, while it is stopped: a sentence. */
+  error?: string;
+}
+
 export type ServerMessage =
   | { type: 'accepted'; version: number; stream: string; rtspPath: string; rtspPort: number; outputs: OutputStatus[] }
   | { type: 'refused'; code: RefusalCode; message: string }
-  | { type: 'stats'; ingestKbps: number; fragments: number; rtspPlayers: number; outputs: OutputStatus[] }
+  | { type: 'stats'; ingestKbps: number; fragments: number; rtspPlayers: number; outputs: OutputStatus[]; recording?: RecordingStatus }
   | { type: 'keyframe-request'; reason: string }
   | { type: 'error'; code: string; message: string };
 

@@ -23,11 +23,12 @@ export class PageError extends Error {
   }
 }
 
-export function insecureContextError(origin: string): PageError {
+/** `local`: this page's address on the server's own machine (http://localhost:PORT/ with the same query). */
+export function insecureContextError(origin: string, local = 'http://localhost:8090/'): PageError {
   return new PageError(
     'insecure-context',
     `This page was opened from ${origin}, which is not a secure context, so the browser hides the camera, microphone and video encoder. ` +
-      'Open it as http://localhost:8090/ on the machine running the server, or serve it over https: start the server with --tls-cert and --tls-key.',
+      `Open it as ${local} on the machine running the server, or serve it over https: start the server with --tls-cert and --tls-key.`,
   );
 }
 

@@ -7,6 +7,7 @@ import { probeCapabilities } from './capabilities.ts';
 import { listDevices } from './capture.ts';
 import { insecureContextError } from './errors.ts';
 import { parseParams, searchWithoutToken } from './params.ts';
+import { streamNameProblem } from '../shared/stream-name.ts';
 import { SessionState } from './session-state.ts';
 import { PageUi } from './ui.ts';
 
@@ -41,6 +42,8 @@ async function boot(): Promise<void> {
   let onEnded = (): void => {};
   const state = new SessionState('Loading…', (s, sentence) => {
     ui.setState(s, sentence);
+    // Only a live connection's word about the server is current: anything else shows "–", never the last value.
+    if (s !== 'live') ui.clearServer();
     if (s === 'idle' || s === 'error') onEnded();
   });
   const params = parseParams(location.search);
@@ -48,8 +51,11 @@ async function boot(): Promise<void> {
   const search = searchWithoutToken(location.search);
   if (search !== undefined) history.replaceState(history.state, '', `${location.pathname}${search}${location.hash}`);
   if (!window.isSecureContext) {
-    ui.block();
-    state.to('error', insecureContextError(location.origin).message);
+    // The same page on the server's own machine, query and all (the stream name, the source...).
+    const local = `http://localhost${location.port ? `:${location.port}` : ''}${location.pathname}${search ?? location.search}`;
+    const reason = insecureContextError(location.origin, local).message;
+    ui.showUnusable(params.stream, reason);
+    state.to('error', reason);
     document.body.dataset['ready'] = 'true';
     return;
   }
@@ -57,9 +63,14 @@ async function boot(): Promise<void> {
   const caps = await probeCapabilities(config);
   ui.init(params, config, caps, devices);
   let rtspPort = config.rtspPort;
-  const showWatch = (name: string, port = rtspPort, path = `/${name}`): void => ui.showWatch(rtspUrl(port, path));
+  const showWatch = (name: string, port = rtspPort, path = `/${name}`): void => ui.showWatch(streamNameProblem(name) === undefined ? rtspUrl(port, path) : undefined);
   showWatch(params.stream);
-  ui.onNameChange = (name) => showWatch(name);
+  const ready = 'Ready: pick a source and press Go live.';
+  ui.onNameChange = (name) => {
+    showWatch(name);
+    // While nothing runs, the status line says why Go live is disabled.
+    if (state.state === 'idle') state.to('idle', ui.invalidNameReason() ?? ready);
+  };
   if (note) ui.showNotice(note);
 
   if (caps.video.size === 0) {
@@ -68,7 +79,7 @@ async function boot(): Promise<void> {
     document.body.dataset['ready'] = 'true';
     return;
   }
-  state.to('idle', 'Ready: pick a source and press Go live.');
+  state.to('idle', ui.invalidNameReason() ?? ready);
   ui.setBusy(false);
 
   let current: Broadcast | undefined;
@@ -86,11 +97,16 @@ async function boot(): Promise<void> {
       {
         config,
         wsUrl: wsUrl(),
+        // While reconnecting: the page reconnects as soon as the server answers again.
+        probe: () => fetch('/api/config', { cache: 'no-store' }).then((r) => r.ok, () => false),
         state,
         events: {
           preview: (s) => ui.setPreview(s),
           stats: (s) => ui.showStats(s),
-          serverStats: (m) => ui.showServer(m.ingestKbps, m.rtspPlayers, m.outputs),
+          serverStats: (m) => {
+            ui.showServer(m.ingestKbps, m.rtspPlayers, m.outputs);
+            ui.showServerRecording(m.recording);
+          },
           accepted: (m) => {
             rtspPort = m.rtspPort;
             showWatch(m.stream, m.rtspPort, m.rtspPath);
@@ -125,6 +141,7 @@ async function boot(): Promise<void> {
     void goLive();
   });
   ui.stop.addEventListener('click', () => void stop());
+  ui.retryNow.addEventListener('click', () => current?.retryNow());
   window.addEventListener('pagehide', () => void current?.stop());
   document.body.dataset['ready'] = 'true';
   if (params.autostart) void goLive();

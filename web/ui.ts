@@ -1,8 +1,11 @@
 // The DOM: finds the elements of index.html, fills the pickers with what the browser and server support, reads the
 // choices back, and shows state, stats and links. No logic about media here, only presentation.
-import type { OutputStatus, PageConfig } from '../shared/protocol.ts';
+import type { OutputStatus, PageConfig, RecordingStatus } from '../shared/protocol.ts';
 import { streamNameProblem } from '../shared/stream-name.ts';
 import type { Capabilities } from './capabilities.ts';
+import { outputProblems, outputStateWords } from './outputs-text.ts';
+import { serverRecordingText } from './server-recording-text.ts';
+import { bindCopyButtons, copyText, showWatchWays } from './watch-panel.ts';
 import { comboKey } from './capabilities.ts';
 import type { DeviceLists } from './capture.ts';
 import { BITRATES, PRESET_SPECS, defaultBitrate } from './codec.ts';
@@ -37,6 +40,7 @@ export class PageUi {
   readonly form: HTMLFormElement;
   readonly goLive: HTMLButtonElement;
   readonly stop: HTMLButtonElement;
+  readonly retryNow: HTMLButtonElement;
   private readonly status: HTMLElement;
   private readonly notice: HTMLElement;
   private readonly preview: HTMLVideoElement;
@@ -66,11 +70,18 @@ export class PageUi {
   private caps: Capabilities = { video: new Set(), opus: false, notes: [] };
   private busy = false;
   private blocked = false;
+  /** The page state and its sentence, and what the destinations add to it while live. */
+  private state: PublishState = 'idle';
+  private sentence = '';
+  private problems: string | undefined;
+  /** The destinations last heard of, shown as "unknown" once the server's word is stale. */
+  private lastOutputs: OutputStatus[] = [];
 
   constructor(private readonly doc: Document) {
     this.form = el(doc, 'settings', HTMLFormElement);
     this.goLive = el(doc, 'go-live', HTMLButtonElement);
     this.stop = el(doc, 'stop', HTMLButtonElement);
+    this.retryNow = el(doc, 'retry-now', HTMLButtonElement);
     this.status = el(doc, 'status', HTMLElement);
     this.notice = el(doc, 'notice', HTMLElement);
     this.preview = el(doc, 'preview', HTMLVideoElement);
@@ -100,20 +111,41 @@ export class PageUi {
 
     this.name.addEventListener('input', () => {
       this.checkName();
+      this.updateButtons();
       this.onNameChange?.(this.name.value.trim());
     });
     this.source.addEventListener('change', () => this.syncSource());
     this.preset.addEventListener('change', () => this.refilter());
     this.fps.addEventListener('change', () => this.refilter());
-    this.copy.addEventListener('click', () => void this.copyCommand());
+    this.copy.addEventListener('click', () => void copyText(this.doc, this.copy, this.ffplay));
+    bindCopyButtons(doc);
   }
 
   /** Called when the stream name field changes (to update the RTSP URL). */
   onNameChange: ((name: string) => void) | undefined;
 
   setState(state: PublishState, sentence: string): void {
-    this.status.dataset['state'] = state;
-    this.status.textContent = sentence;
+    this.state = state;
+    this.sentence = sentence;
+    this.renderStatus();
+  }
+
+  /**
+   * The status line while live also names every destination that is not working ("Live as …; YouTube: cannot
+   * connect, retrying in 8 s."), so a failing platform is visible without scrolling.
+   */
+  private renderStatus(): void {
+    const problems = this.state === 'live' ? this.problems : undefined;
+    this.status.dataset['state'] = this.state;
+    this.status.textContent = problems ? `${this.sentence.replace(/\.$/, '')}; ${problems}.` : this.sentence;
+    if (problems) this.status.dataset['warning'] = 'destinations';
+    else delete this.status.dataset['warning'];
+    this.retryNow.hidden = this.state !== 'reconnecting';
+  }
+
+  /** The stream name as typed, and what is wrong with it (undefined when it is valid). */
+  invalidNameReason(): string | undefined {
+    return streamNameProblem(this.name.value.trim());
   }
 
   showNotice(text: string): void {
@@ -203,6 +235,19 @@ export class PageUi {
     this.updateButtons();
   }
 
+  /**
+   * Nothing on this page can work here (an insecure context): the name keeps what the address asked for, every control
+   * that cannot work is disabled, and the preview says why.
+   */
+  showUnusable(stream: string, why: string): void {
+    this.name.value = stream;
+    this.checkName();
+    this.block();
+    for (const e of this.form.querySelectorAll<HTMLInputElement | HTMLSelectElement>('input, select')) e.disabled = true;
+    this.copy.disabled = true;
+    this.previewEmpty.textContent = why;
+  }
+
   /** Nothing can be broadcast (insecure context, no encoder): Go live stays disabled. */
   block(): void {
     this.blocked = true;
@@ -215,9 +260,12 @@ export class PageUi {
     if (stream) void this.preview.play().catch(() => {});
   }
 
-  showWatch(url: string): void {
-    this.rtsp.textContent = url;
-    this.ffplay.textContent = `ffplay -rtsp_transport tcp ${url}`;
+  /** The ways to watch `url`; undefined (an invalid name) shows none rather than a URL that cannot work. */
+  showWatch(url: string | undefined): void {
+    this.rtsp.textContent = url ?? '–';
+    this.ffplay.textContent = url === undefined ? 'Pick a valid stream name first.' : `ffplay -rtsp_transport tcp ${url}`;
+    this.copy.disabled = url === undefined;
+    showWatchWays(this.doc, url);
   }
 
   showStats(s: StatsSnapshot | undefined): void {
@@ -238,11 +286,22 @@ export class PageUi {
     set('stat-size', s.width ? `${s.width}×${s.height}` : '–');
   }
 
-  showServer(ingestKbps: number | undefined, players: number | undefined, outputs: OutputStatus[]): void {
+  /**
+   * The server's word is no longer current (Stop, a lost connection, an error): every server-side figure shows "–"
+   * and every destination "unknown", never the last value heard.
+   */
+  clearServer(): void {
+    this.showServer(undefined, undefined, this.lastOutputs, true);
+  }
+
+  showServer(ingestKbps: number | undefined, players: number | undefined, outputs: OutputStatus[], stale = false): void {
     const ingest = this.doc.getElementById('stat-ingest');
     const rtsp = this.doc.getElementById('stat-players');
     if (ingest) ingest.textContent = typeof ingestKbps === 'number' ? `${ingestKbps.toLocaleString('en')} kbit/s` : '–';
     if (rtsp) rtsp.textContent = typeof players === 'number' ? String(players) : '–';
+    this.lastOutputs = outputs;
+    this.problems = stale ? undefined : outputProblems(outputs);
+    this.renderStatus();
     if (outputs.length === 0) {
       // The RTSP relay is built in, not a destination: say so rather than show an empty list.
       const li = this.doc.createElement('li');
@@ -256,16 +315,28 @@ export class PageUi {
         const li = this.doc.createElement('li');
         li.className = 'output';
         const state = this.doc.createElement('span');
-        state.className = `state-${o.state}`;
-        state.textContent = o.state;
+        state.className = stale ? 'state-unknown' : `state-${o.state}`;
+        state.textContent = stale ? 'unknown' : outputStateWords(o);
         const url = this.doc.createElement('code');
         url.textContent = o.url;
         li.append(`${String(o.kind).toUpperCase()} `, url, ' — ', state);
+        if (stale) return li;
         if (o.restarts > 0) li.append(`, ${o.restarts} restart${o.restarts === 1 ? '' : 's'}`);
-        if (o.lastError) li.append(` (${o.lastError})`);
+        // The raw line, for whoever needs it; the words are in the state above.
+        if (o.lastError && o.state !== 'running') li.title = o.lastError;
         return li;
       }),
     );
+  }
+
+  /** The server's recording of this stream (--record): one line, with its sentence when it stopped; none when off. */
+  showServerRecording(r: RecordingStatus | undefined): void {
+    const line = this.doc.getElementById('server-recording');
+    if (!line) return;
+    const text = serverRecordingText(r);
+    line.hidden = text === undefined;
+    line.textContent = text ?? '';
+    line.dataset['state'] = r?.state ?? 'off';
   }
 
   showRecording(file: { url: string; fileName: string; bytes: number } | undefined, note: string): void {
@@ -284,7 +355,8 @@ export class PageUi {
   }
 
   private updateButtons(): void {
-    this.goLive.disabled = this.blocked || this.busy;
+    // An invalid name cannot go live: the button says so by being disabled, the status line says why (main.ts).
+    this.goLive.disabled = this.blocked || this.busy || this.invalidNameReason() !== undefined;
     this.stop.disabled = !this.busy;
   }
 
@@ -315,23 +387,6 @@ export class PageUi {
     const auto = preset && fps ? defaultBitrate(preset, fps) : 0;
     fill(this.bitrate, [['auto', `Auto (${formatBitrate(auto)})`], ...BITRATES.map((b): [string, string] => [String(b), formatBitrate(b)])]);
     if (rate && [...this.bitrate.options].some((o) => o.value === rate)) this.bitrate.value = rate;
-  }
-
-  private async copyCommand(): Promise<void> {
-    const text = this.ffplay.textContent ?? '';
-    try {
-      await navigator.clipboard.writeText(text);
-      this.copy.textContent = 'Copied';
-    } catch {
-      // No clipboard permission (or not a secure context): select the text so Ctrl+C works.
-      const range = this.doc.createRange();
-      range.selectNodeContents(this.ffplay);
-      const sel = this.doc.getSelection();
-      sel?.removeAllRanges();
-      sel?.addRange(range);
-      this.copy.textContent = 'Press Ctrl+C';
-    }
-    setTimeout(() => (this.copy.textContent = 'Copy'), 2000);
   }
 }
 

@@ -11,12 +11,26 @@ export interface ReaderSink {
   backlog(): number;
   /** The hub gave up on this reader (too slow, or the stream ended); the sink closes its session. */
   end(reason: ReaderEndReason): void;
+  /** What the API and /metrics say of this reader; a sink without it counts as 'output' (kind output) or 'other'. */
+  readonly describe?: () => ReaderDescription;
   /** Hold what is sent until release(), to send it in one write (a TCP socket's cork). Optional; always paired. */
   hold?(): void;
   release?(): void;
 }
 
-export type ReaderEndReason = 'too-slow' | 'stream-ended' | 'codecs-changed';
+/** 'removed': an operator ended this one reader (DELETE /api/readers/ID). */
+export type ReaderEndReason = 'too-slow' | 'stream-ended' | 'codecs-changed' | 'removed';
+
+/** How a reader reads: the protocol label of /metrics, and what GET /api/streams/NAME lists. */
+export const READER_PROTOCOLS = ['rtsp', 'http', 'viewer', 'output', 'other'] as const;
+export type ReaderProtocol = (typeof READER_PROTOCOLS)[number];
+
+export interface ReaderDescription {
+  protocol: ReaderProtocol;
+  transport?: 'tcp' | 'udp';
+  /** ADDRESS:PORT of the player. */
+  remote?: string;
+}
 
 export interface ReaderPolicy {
   /** Above this backlog the reader skips to the next keyframe. */
@@ -44,11 +58,18 @@ export class Reader {
   behindSince: number | undefined;
   paused = false;
 
+  /** Fixed when the reader joins, from its sink: the label its bytes and its count go under. */
+  readonly protocol: ReaderProtocol;
+
   constructor(
     readonly id: string,
     readonly sink: ReaderSink,
     readonly tracks: ReadonlySet<number>,
     /** A player (counted against --max-clients) or one of the server's own outputs (an ffmpeg destination). */
     readonly kind: 'player' | 'output' = 'player',
-  ) {}
+    /** When it joined (ms since the epoch). */
+    readonly since: number = Date.now(),
+  ) {
+    this.protocol = sink.describe?.().protocol ?? (kind === 'output' ? 'output' : 'other');
+  }
 }

@@ -9,7 +9,7 @@ import { codecOf, type CodecInfo, type MediaDescription, type SessionDescription
 import { AccessUnitAssembler, keyframeRuleFor, type AccessUnit, type KeyframeRule } from './access-unit.ts';
 import { RateMeter } from './rate.ts';
 import { sampleCodecOf, StreamTimeline, TrackSamples, type Sample, type SampleCodec, type SampleConfig } from './samples.ts';
-import { DEFAULT_READER_POLICY, Reader, type ReaderPolicy, type ReaderSink } from './reader.ts';
+import { DEFAULT_READER_POLICY, Reader, READER_PROTOCOLS, type ReaderPolicy, type ReaderProtocol, type ReaderSink } from './reader.ts';
 
 export interface PublisherInfo {
   protocol: 'rtsp' | 'websocket';
@@ -66,6 +66,16 @@ export interface StreamSnapshot {
   gopUnits: number;
   readerSkips: number;
   readersDropped: number;
+  /** Access units (video frames, audio frames) from the publishers, since the stream began. */
+  framesIn: number;
+  /** Bytes of units handed to readers, by protocol, since the stream began. */
+  bytesOut: Record<ReaderProtocol, number>;
+  /** Readers now (players and outputs), by protocol. */
+  readersByProtocol: Record<ReaderProtocol, number>;
+}
+
+function perProtocol(): Record<ReaderProtocol, number> {
+  return Object.fromEntries(READER_PROTOCOLS.map((p) => [p, 0])) as Record<ReaderProtocol, number>;
 }
 
 const DEFAULT_MAX_GOP_BYTES = 16 * 1024 * 1024;
@@ -91,12 +101,19 @@ export class Stream {
   private readonly onGopOverflow: ((stream: Stream) => void) | undefined;
   private readonly readers = new Set<Reader>();
   private readonly meter: RateMeter;
+  /** Per track: the bit rate GET /api/streams/NAME gives each stream as ffprobe's bit_rate. */
+  private readonly trackMeters: RateMeter[];
   private readonly videoUnits: RateMeter;
   private readonly videoTrack: number | undefined;
   private readonly now: () => number;
   private readonly policy: ReaderPolicy;
   private readonly logger: Logger;
   private bytesIn = 0;
+  private framesIn = 0;
+  // Kept as readers come, go and are sent to, so /metrics reads them without walking the readers.
+  private readonly bytesOut = perProtocol();
+  private readonly readersByProtocol = perProtocol();
+  private playerCount = 0;
   /** Reused for every packet: parsing allocates nothing on the ingest path. */
   private readonly header: RtpHeader = { marker: false, payloadType: 0, sequenceNumber: 0, timestamp: 0, ssrc: 0, payloadOffset: 0, payloadLength: 0 };
   private readerSkips = 0;
@@ -129,6 +146,7 @@ export class Stream {
       lastTs: 0,
       lastAt: 0,
     }));
+    this.trackMeters = this.tracks.map(() => new RateMeter(this.now));
     this.assemblers = this.tracks.map((t) => new AccessUnitAssembler(t.index, t.rule, (u) => this.dispatch(u)));
     this.keyTrack = this.tracks.find((t) => t.rule === 'h264' || t.rule === 'h265')?.index;
     this.videoTrack = this.tracks.find((t) => t.codec.kind === 'video')?.index;
@@ -182,6 +200,7 @@ export class Stream {
     clock.lastAt = now;
     this.bytesIn += packet.length;
     this.meter.add(packet.length);
+    this.trackMeters[track]?.add(packet.length);
     h.sequenceNumber = seq;
     h.timestamp = ts;
     h.ssrc = clock.ssrc;
@@ -231,6 +250,7 @@ export class Stream {
 
   private dispatch(unit: AccessUnit): void {
     this.cache(unit);
+    this.framesIn++;
     if (unit.track === this.videoTrack) this.videoUnits.add(1);
     const now = this.now();
     for (const r of this.readers) {
@@ -264,6 +284,7 @@ export class Stream {
     r.sink.sendUnit(unit);
     r.stats.units++;
     r.stats.bytes += unit.bytes;
+    this.bytesOut[r.protocol] += unit.bytes;
   }
 
   /** Whether a reader may start on this unit: a keyframe of the keyframe-aware track, or any unit for a reader without one. */
@@ -299,7 +320,7 @@ export class Stream {
   }
 
   private drop(r: Reader): void {
-    this.readers.delete(r);
+    this.forget(r);
     this.readersDropped++;
     this.logger.warn('reader-dropped', { reader: r.id, reason: 'too-slow', behindMs: this.now() - (r.behindSince ?? this.now()) });
     r.sink.end('too-slow');
@@ -363,8 +384,10 @@ export class Stream {
 
   /** Start a reader: it gets the last sender reports and the cached keyframe group at once, then live units. */
   addReader(id: string, sink: ReaderSink, tracks: ReadonlySet<number>, kind: 'player' | 'output' = 'player'): Reader {
-    const r = new Reader(id, sink, tracks, kind);
+    const r = new Reader(id, sink, tracks, kind, this.now());
     this.readers.add(r);
+    this.readersByProtocol[r.protocol]++;
+    if (r.kind === 'player') this.playerCount++;
     this.startReader(r);
     return r;
   }
@@ -396,14 +419,35 @@ export class Stream {
   }
 
   removeReader(r: Reader): void {
-    this.readers.delete(r);
+    this.forget(r);
   }
 
-  /** Players (RTSP today): what --max-clients and --max-bandwidth count. */
+  private forget(r: Reader): void {
+    if (!this.readers.delete(r)) return;
+    this.readersByProtocol[r.protocol]--;
+    if (r.kind === 'player') this.playerCount--;
+  }
+
+  /** The players reading now (for GET /api/streams/NAME; outputs are listed as outputs). */
+  players(): Reader[] {
+    return [...this.readers].filter((r) => r.kind === 'player');
+  }
+
+  /** End one player (DELETE /api/readers/ID): its sink closes as when the stream ends. False when it is not here. */
+  endPlayer(id: string): boolean {
+    for (const r of this.readers) {
+      if (r.id !== id || r.kind !== 'player') continue;
+      this.forget(r);
+      this.logger.info('reader-removed', { reader: id });
+      r.sink.end('removed');
+      return true;
+    }
+    return false;
+  }
+
+  /** Players (of every protocol; kept as they come and go): what --max-clients and --max-bandwidth count. */
   readerCount(): number {
-    let n = 0;
-    for (const r of this.readers) if (r.kind === 'player') n++;
-    return n;
+    return this.playerCount;
   }
 
   /** Whether anything reads the stream (players or outputs): then a publisher that leaves gets its grace period. */
@@ -418,6 +462,8 @@ export class Stream {
     this.publisher = undefined;
     const readers = [...this.readers];
     this.readers.clear();
+    for (const p of READER_PROTOCOLS) this.readersByProtocol[p] = 0;
+    this.playerCount = 0;
     this.gop = [];
     this.gopBytes = 0;
     for (const r of readers) r.sink.end(reason);
@@ -430,6 +476,11 @@ export class Stream {
 
   ingestKbps(): number {
     return this.meter.kbps();
+  }
+
+  /** One track's share of the ingest, kbit/s (RTP packets, headers included). */
+  trackKbps(track: number): number {
+    return this.trackMeters[track]?.kbps() ?? 0;
   }
 
   snapshot(): StreamSnapshot {
@@ -450,6 +501,9 @@ export class Stream {
       gopUnits: this.gop.length,
       readerSkips: this.readerSkips,
       readersDropped: this.readersDropped,
+      framesIn: this.framesIn,
+      bytesOut: { ...this.bytesOut },
+      readersByProtocol: { ...this.readersByProtocol },
     };
   }
 }

@@ -91,7 +91,9 @@ describe('publisher page: at rest', () => {
   it('explains a bad stream name and does not connect', async () => {
     const { s, p } = await h.start('?stream=bad/name');
     expect(await p.page.textContent('#stream-problem')).toMatch(/not a valid stream name/);
-    await p.page.getByRole('button', { name: /Go live/ }).click();
+    // Go live cannot be pressed with a bad name; submitting the form (Enter in a field) does not connect either.
+    expect(await p.page.getByRole('button', { name: /Go live/ }).isDisabled()).toBe(true);
+    await p.page.press('#stream-name', 'Enter');
     await p.page.waitForTimeout(500);
     expect(s.connections).toHaveLength(0);
     expect(await p.page.getByTestId('status').getAttribute('data-state')).toBe('idle');
@@ -99,15 +101,20 @@ describe('publisher page: at rest', () => {
     expect(await p.page.textContent('#stream-problem')).toMatch(/empty/);
   });
 
-  it('explains an insecure context (http from another machine) and how to fix it', async () => {
-    const { p } = await h.start('?stream=x', {}, async (o) => {
+  it('explains an insecure context (http from another machine) and how to fix it, keeping the stream name and query', async () => {
+    const { s: server, p } = await h.start('?stream=x&source=canvas', {}, async (o) => {
       await o.page.addInitScript(() => Object.defineProperty(window, 'isSecureContext', { get: () => false }));
     });
     const text = await waitState(p.page, 'error');
     expect(text).toMatch(/not a secure context/);
-    expect(text).toMatch(/http:\/\/localhost/);
+    // The suggested address is this very page on the server's machine: same port, same query.
+    expect(text).toContain(`http://localhost:${server.port}/?stream=x&source=canvas`);
     expect(text).toMatch(/--tls-cert and --tls-key/);
     expect(await p.page.getByRole('button', { name: /Go live/ }).isDisabled()).toBe(true);
+    expect(await p.page.inputValue('#stream-name')).toBe('x');
+    // What cannot work here is visibly off, and the preview says why.
+    for (const sel of ['#stream-name', '#source', '#mic', '#preset', '#copy']) expect(await p.page.isDisabled(sel), sel).toBe(true);
+    expect(await p.page.textContent('#preview-empty')).toMatch(/not a secure context/);
   });
 
   it('says so when this browser cannot encode H.264 at all', async () => {

@@ -87,13 +87,15 @@ export class FakePublishServer {
   private readonly wss: WebSocketServer;
   private readonly timers = new Set<NodeJS.Timeout>();
   answer: (hello: Hello, c: Connection) => HelloAnswer;
+  /** A server that is down: /api/config answers 503 and WebSocket upgrades are cut (pages see "cannot reach"). */
+  down = false;
 
   constructor(private readonly o: FakeServerOptions) {
     this.answer = o.answer ?? (() => ({ accept: true }));
     this.server = http.createServer((req, res) => void this.request(req, res));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
     this.server.on('upgrade', (req, socket, head) => {
-      if (new URL(req.url ?? '/', 'http://x').pathname !== PUBLISH_PATH) {
+      if (this.down || new URL(req.url ?? '/', 'http://x').pathname !== PUBLISH_PATH) {
         socket.destroy();
         return;
       }
@@ -144,6 +146,10 @@ export class FakePublishServer {
   private async request(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/api/config') {
+      if (this.down) {
+        res.writeHead(503, { 'Content-Type': 'text/plain' }).end('down\n');
+        return;
+      }
       res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(JSON.stringify(this.config()));
       return;
     }

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseConfig, type Config } from '../../server/config.ts';
 import { createLogger } from '../../server/log.ts';
 import { startRelay, type Relay, type RelayOverrides } from '../../server/main.ts';
+import { loadPublisherMedia, WsPublisher } from './ws-publisher.ts';
 
 export interface TestRelay {
   relay: Relay;
@@ -70,6 +71,27 @@ export function publish(o: PublishOptions): Publisher {
     '-f', 'rtsp', '-rtsp_transport', o.transport ?? 'tcp', o.url,
   ];
   return execa('ffmpeg', args, PUBLISH_OPTIONS);
+}
+
+/** A live stream whose video is noise at 16 Mbit/s with a keyframe every 0.5 s: a player that stops reading backs up in seconds. */
+export function publishFast(target: string): Publisher {
+  return execa('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-re',
+    '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30,noise=alls=30:allf=t', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '15', '-b:v', '16M', '-maxrate', '16M', '-bufsize', '4M', '-pix_fmt', 'yuv420p',
+    '-c:a', 'libopus', '-b:a', '64k',
+    '-f', 'rtsp', '-rtsp_transport', 'tcp', target,
+  ], PUBLISH_OPTIONS);
+}
+
+/** A WsPublisher of NAME on `relay` (1 s groups), accepted, uploading and live; pushed to `into` for disposal. */
+export async function startWsPublisher(relay: TestRelay, stream: string, into: WsPublisher[]): Promise<WsPublisher> {
+  const p = new WsPublisher({ port: relay.relay.http.port(), stream, media: await loadPublisherMedia({ gop: 30 }) });
+  into.push(p);
+  await p.connectOrThrow();
+  p.start();
+  await waitLive(relay.relay, stream);
+  return p;
 }
 
 /** Resolve when NAME is live on the relay (the publisher's RECORD succeeded and media flows). */

@@ -21,7 +21,14 @@ describe('parseConfig', () => {
     expect(ok([])).toMatchObject({
       host: '0.0.0.0', rtspPort: 8554, httpPort: 8090, maxClients: 1000, maxBandwidthKbps: 1_000_000,
       maxPublishers: 100, publisherGraceMs: 5000, udpPorts: { min: 10000, max: 19999 }, outputs: [], allowOrigins: [], logLevel: 'info',
+      logFormat: 'json',
     });
+    expect(ok([])).not.toHaveProperty('adminToken');
+  });
+
+  it('reads the admin token (flag or environment) and the log format', () => {
+    expect(ok(['--admin-token', 'a'.repeat(16), '--log-format', 'pretty'])).toMatchObject({ adminToken: 'a'.repeat(16), logFormat: 'pretty' });
+    expect(ok([], { RELAYCAST_ADMIN_TOKEN: 'env-token-0123456789' }).adminToken).toBe('env-token-0123456789');
   });
 
   it('reads flags', () => {
@@ -54,6 +61,9 @@ describe('parseConfig', () => {
     [['--output', '-f'], /output/i],
     [['--allow-origin', 'not a url'], /origin/],
     [['--log-level', 'loud'], /--log-level/],
+    [['--log-format', 'xml'], /--log-format must be json or pretty/],
+    [['--admin-token', 'short'], /at least 16/],
+    [['--admin-token', 'has a space in it, long'], /no spaces/],
     [['--rtsp-port', '9000', '--http-port', '9000'], /must differ/],
     [['--nope'], /--help/],
   ])('refuses %j with a sentence', (argv, message) => {

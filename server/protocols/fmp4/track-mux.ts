@@ -27,14 +27,18 @@ export interface TrackChoice {
   left: Array<{ index: number; kind: 'video' | 'audio'; codec: string }>;
 }
 
-/** The first video and the first audio track whose codec MP4 carries (at most one of each: SampleMuxer's shape). */
-export function chooseTracks(source: MuxSource): TrackChoice {
+/**
+ * The first video and the first audio track whose codec MP4 carries (at most one of each: SampleMuxer's shape), and
+ * that `accepts` (a reader that plays fewer codecs than MP4 carries: the viewer page).
+ */
+export function chooseTracks(source: MuxSource, accepts: (codec: SampleCodec) => boolean = () => true): TrackChoice {
   const carried: MuxTrack[] = [];
   const left: TrackChoice['left'] = [];
   for (const role of ['video', 'audio'] as const) {
     for (const t of source.tracks) {
       if (t.codec.kind !== role) continue;
-      if (source.sampleCodec(t.index) !== undefined && !carried.some((c) => c.role === role)) carried.push({ index: t.index, role });
+      const codec = source.sampleCodec(t.index);
+      if (codec !== undefined && accepts(codec) && !carried.some((c) => c.role === role)) carried.push({ index: t.index, role });
       else left.push({ index: t.index, kind: role, codec: t.codec.codec || '(unknown)' });
     }
   }

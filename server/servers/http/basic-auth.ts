@@ -32,3 +32,24 @@ export function basicMatches(given: Credentials | undefined, expected: Credentia
   const pass = sameSecret(given.password, expected.password);
   return user && pass;
 }
+
+export interface CredentialCheck {
+  /** A random delay before saying no to wrong credentials (default 200–600 ms), as RTSP does. */
+  failureDelayMs?: readonly [number, number] | undefined;
+  random?: (() => number) | undefined;
+  /** Whether the client presented something (an unreadable header counts); default: `given` is defined. */
+  presented?: boolean;
+}
+
+/**
+ * Whether `given` matches `expected`. Wrong credentials (presented, not matching) are answered after a short random
+ * delay, which makes guessing slow and timing useless; none at all is answered at once (the player asks, then retries).
+ */
+export async function checkCredentials(given: Credentials | undefined, expected: Credentials, o: CredentialCheck = {}): Promise<boolean> {
+  if (basicMatches(given, expected)) return true;
+  if (o.presented ?? given !== undefined) {
+    const [min, max] = o.failureDelayMs ?? [200, 600];
+    await new Promise((r) => setTimeout(r, min + (o.random ?? Math.random)() * (max - min)));
+  }
+  return false;
+}

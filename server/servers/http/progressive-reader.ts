@@ -10,7 +10,7 @@ import type { Logger } from '../../log.ts';
 import type { Sample } from '../../protocols/fmp4/sample.ts';
 import type { MuxSource, TrackMux } from '../../protocols/fmp4/track-mux.ts';
 import type { AccessUnit } from '../../stream/access-unit.ts';
-import type { Reader, ReaderEndReason, ReaderSink } from '../../stream/reader.ts';
+import type { Reader, ReaderDescription, ReaderEndReason, ReaderSink } from '../../stream/reader.ts';
 
 /** What the reader needs of the hub's stream (stream/stream.ts's Stream). */
 export interface ProgressiveSource extends MuxSource {
@@ -119,6 +119,11 @@ export class ProgressiveReader implements ReaderSink {
   }
 
   sendRtcp(): void {}
+
+  describe(): ReaderDescription {
+    const socket = this.res.socket;
+    return { protocol: 'http', transport: 'tcp', ...(socket?.remoteAddress ? { remote: `${socket.remoteAddress}:${socket.remotePort ?? 0}` } : {}) };
+  }
 
   /** What the response holds that the kernel has not taken: the hub's measure of how far behind this player is. */
   backlog(): number {

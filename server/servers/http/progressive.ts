@@ -7,7 +7,7 @@ import { streamNameProblem } from '../../../shared/stream-name.ts';
 import type { Logger } from '../../log.ts';
 import { chooseTracks, TrackMux, type TrackChoice } from '../../protocols/fmp4/track-mux.ts';
 import type { Stream } from '../../stream/stream.ts';
-import { basicChallenge, basicMatches, parseBasic, type Credentials } from './basic-auth.ts';
+import { basicChallenge, checkCredentials, parseBasic, type Credentials } from './basic-auth.ts';
 import { ProgressiveReader } from './progressive-reader.ts';
 
 /** What the route needs of the registry (stream/registry.ts's StreamRegistry). */
@@ -133,44 +133,44 @@ export class ProgressiveServer {
 
   private async authorized(req: http.IncomingMessage): Promise<boolean> {
     const header = req.headers.authorization;
-    if (basicMatches(parseBasic(header), this.o.read!)) return true;
-    if (header !== undefined) {
-      // Wrong credentials: a short random delay makes guessing slow and timing useless.
-      const [min, max] = this.o.authFailureDelayMs ?? [200, 600];
-      await new Promise((r) => setTimeout(r, min + (this.o.random ?? Math.random)() * (max - min)));
-      this.o.logger.warn('http.auth_failed', { remote: req.socket.remoteAddress });
-    }
+    const check = { failureDelayMs: this.o.authFailureDelayMs, random: this.o.random, presented: header !== undefined };
+    if (await checkCredentials(parseBasic(header), this.o.read!, check)) return true;
+    if (header !== undefined) this.o.logger.warn('http.auth_failed', { remote: req.socket.remoteAddress });
     return false;
   }
 
   private rtspUrl(req: http.IncomingMessage, name: string): string | undefined {
     const port = this.o.rtspPort?.();
-    if (port === undefined) return undefined;
-    // Only a plain host name or address from Host goes into the sentence (it is echoed back to the client).
-    const host = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/.exec(req.headers.host ?? '')?.[1] ?? 'HOST';
-    return `rtsp://${host}:${port}/${name}`;
+    return port === undefined ? undefined : rtspUrlFor(req, port, name);
   }
+}
+
+/** Where stream NAME plays over RTSP, for a sentence to the client of `req`. */
+export function rtspUrlFor(req: http.IncomingMessage, port: number, name: string): string {
+  // Only a plain host name or address from Host goes into the sentence (it is echoed back to the client).
+  const host = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/.exec(req.headers.host ?? '')?.[1] ?? 'HOST';
+  return `rtsp://${host}:${port}/${name}`;
 }
 
 /**
  * Why MP4 cannot carry the stream, or undefined when it can. What MP4 carries is what the hub makes samples of
  * (stream/samples.ts sampleCodecOf). A stream with video that cannot go is refused even if its audio could: a player
- * opening a video URL that plays sound only would look broken.
+ * opening a video URL that plays sound only would look broken. `player` ends the sentence: what cannot take the codec.
  */
-export function unsupportedReason(choice: TrackChoice, name: string, rtspUrl: string | undefined): string | undefined {
+export function unsupportedReason(choice: TrackChoice, name: string, rtspUrl: string | undefined, player = 'HTTP playback (MP4) cannot carry'): string | undefined {
   const video = choice.carried.some((t) => t.role === 'video');
   const leftVideo = choice.left.find((t) => t.kind === 'video');
   const instead = rtspUrl ? `; play it over RTSP instead: ${rtspUrl}` : '';
-  if (leftVideo && !video) return `stream "${name}" has ${leftVideo.codec} video, which HTTP playback (MP4) cannot carry${instead}`;
+  if (leftVideo && !video) return `stream "${name}" has ${leftVideo.codec} video, which ${player}${instead}`;
   if (choice.carried.length === 0) {
     const what = choice.left.map((t) => `${t.kind} ${t.codec}`).join(', ') || 'neither audio nor video';
-    return `stream "${name}" has ${what}, which HTTP playback (MP4) cannot carry${instead}`;
+    return `stream "${name}" has ${what}, which ${player}${instead}`;
   }
   return undefined;
 }
 
-/** An error as JSON: `{ "error": sentence }` (HEAD gets the headers only). */
-function answer(res: http.ServerResponse, status: number, message: string, headers: http.OutgoingHttpHeaders = {}): void {
+/** An error as JSON: `{ "error": sentence }` (HEAD gets the headers only). Recording playback answers the same way. */
+export function answer(res: http.ServerResponse, status: number, message: string, headers: http.OutgoingHttpHeaders = {}): void {
   if (res.destroyed) return; // the player left (during the delay after wrong credentials, say)
   const body = JSON.stringify({ error: message });
   res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body), ...headers });

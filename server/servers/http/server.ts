@@ -1,5 +1,5 @@
-// HTTP(S) on --http-port: the publisher page, the JSON API, HTTP playback (/NAME.mp4), and the publisher WebSocket
-// (ws, noServer).
+// HTTP(S) on --http-port: the pages, the JSON API, HTTP playback (/NAME.mp4), the publisher WebSocket (ws, noServer)
+// and the viewer WebSocket (viewer.ts).
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -7,14 +7,18 @@ import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { PROTOCOL_VERSION, PUBLISH_PATH, type PageConfig } from '../../../shared/protocol.ts';
+import { VIEW_PATH } from '../../../shared/view-protocol.ts';
 import type { HubOutputs } from '../../egress/hub-outputs.ts';
 import type { IngestServer } from '../ws-publish/ingest-server.ts';
 import type { Logger } from '../../log.ts';
 import { isLoopbackAddress, isLoopbackHost, normalizeAddress } from '../../net.ts';
 import type { StreamRegistry } from '../../stream/registry.ts';
-import { listStreams } from './api.ts';
+import { listStreams, OperatorApi, type OperatorRoutes } from './api.ts';
+import { RecordingRoutes } from '../../record/playback.ts';
+import type { Recordings } from '../../record/recordings.ts';
 import { ProgressiveServer, progressiveName, type ProgressiveOptions } from './progressive.ts';
 import { serveStatic } from './static.ts';
+import { ViewerServer, type ViewerOptions } from './viewer.ts';
 
 export interface HttpServerOptions {
   host: string;
@@ -38,6 +42,14 @@ export interface HttpServerOptions {
   read?: { username: string; password: string };
   /** Timings of /NAME.mp4 (tests shorten them). */
   progressive?: Partial<Pick<ProgressiveOptions, 'configWaitMs' | 'endFlushMs' | 'authFailureDelayMs'>>;
+  /** /metrics, /healthz, GET|DELETE /api/streams/NAME, DELETE /api/readers/ID (api.ts). */
+  operator?: OperatorRoutes;
+  /** --record: /api/recordings, /recordings/NAME.mp4 and each stream's recording state. */
+  recordings?: Recordings;
+  /** --publisher-grace, which viewers are told while a broadcaster is away. */
+  publisherGraceMs?: number;
+  /** Timings of the viewer socket (tests shorten them). */
+  viewer?: Partial<Pick<ViewerOptions, 'authFailureDelayMs' | 'pingIntervalMs'>>;
 }
 
 /** About 16 MiB: a 1080p keyframe at a high bitrate fits; nothing bigger is a single frame. */
@@ -48,16 +60,42 @@ export class HttpServer {
   private readonly wss: WebSocketServer;
   private readonly scheme: 'http' | 'https';
   private readonly progressive: ProgressiveServer;
+  private readonly operator: OperatorApi | undefined;
+  private readonly viewer: ViewerServer;
+  private readonly recordingRoutes: RecordingRoutes | undefined;
 
   constructor(private readonly o: HttpServerOptions) {
-    this.progressive = new ProgressiveServer({
+    this.recordingRoutes = o.recordings && new RecordingRoutes({ root: o.recordings.root, logger: o.logger, ...(o.read ? { read: o.read } : {}), ...(o.progressive?.authFailureDelayMs ? { authFailureDelayMs: o.progressive.authFailureDelayMs } : {}) });
+    this.viewer = new ViewerServer({
       registry: o.registry,
+      logger: o.logger,
+      maxClients: o.maxClients,
+      maxBandwidthKbps: o.maxBandwidthKbps,
+      graceMs: o.publisherGraceMs ?? 0,
+      rtspPort: o.rtspPort,
+      ...(o.read ? { read: o.read } : {}),
+      ...o.viewer,
+    });
+    this.progressive = new ProgressiveServer({
+      // Viewers waiting for their stream hold a place that the hubs do not count.
+      registry: { get: (name) => o.registry.get(name), totalReaders: () => o.registry.totalReaders() + this.viewer.waitingCount(), totalEgressKbps: () => o.registry.totalEgressKbps() },
       logger: o.logger,
       maxClients: o.maxClients,
       maxBandwidthKbps: o.maxBandwidthKbps,
       rtspPort: o.rtspPort,
       ...(o.read ? { read: o.read } : {}),
       ...o.progressive,
+    });
+    this.operator = o.operator && new OperatorApi({
+      ...o.operator,
+      registry: o.registry,
+      ingest: o.ingest,
+      logger: o.logger,
+      rtspPlayers: o.rtspPlayers,
+      httpPlayers: (name) => this.progressive.playersOf(name),
+      outputs: (name) => o.hubOutputs.statusOf(name) ?? [],
+      recording: (name) => o.recordings?.statusOf(name),
+      trustedLocal: (req) => this.trustedLocal(req),
     });
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       this.request(req, res).catch((err: unknown) => {
@@ -92,8 +130,14 @@ export class HttpServer {
     return this.progressive.playerCount();
   }
 
+  /** Viewer sockets (/ws/view) open now, watching or waiting for their stream. */
+  viewerPlayers(): number {
+    return this.viewer.playerCount();
+  }
+
   async close(): Promise<void> {
     this.progressive.close();
+    await this.viewer.close();
     for (const c of this.wss.clients) c.terminate();
     this.wss.close();
     this.server.closeAllConnections();
@@ -108,13 +152,16 @@ export class HttpServer {
       res.writeHead(400, { 'Content-Type': 'text/plain' }).end('malformed request target\n');
       return;
     }
+    // The operator's routes answer their own methods (DELETE among them).
+    if (this.operator && (await this.operator.handle(req, res, url.pathname))) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('only GET here\n');
       return;
     }
+    if (this.recordingRoutes && (await this.recordingRoutes.handle(req, res, url))) return;
     const mp4 = progressiveName(url.pathname);
     if (mp4 !== undefined) return this.progressive.handle(req, res, mp4);
-    if (url.pathname === '/api/streams') return json(res, listStreams(this.o.registry, this.o.ingest, this.o.rtspPlayers, (name) => this.o.hubOutputs.statusOf(name) ?? [], (name) => this.progressive.playersOf(name)));
+    if (url.pathname === '/api/streams') return json(res, listStreams(this.o.registry, this.o.ingest, this.o.rtspPlayers, (name) => this.o.hubOutputs.statusOf(name) ?? [], (name) => this.progressive.playersOf(name), (name) => this.o.recordings?.statusOf(name)));
     if (url.pathname === '/api/config') {
       const loopback = this.trustedLocal(req);
       const cfg: PageConfig = {
@@ -150,9 +197,11 @@ export class HttpServer {
     } catch {
       return deny(400, 'malformed request target');
     }
-    if (pathname !== PUBLISH_PATH) return deny(404, `WebSocket publishing is at ${PUBLISH_PATH}`);
-    // Cross-site WebSocket hijacking: a browser always sends Origin; a page from elsewhere must not publish here.
     const origin = req.headers.origin;
+    // Watching has its own rules (viewer.ts): any page may watch; read credentials when set.
+    if (pathname === VIEW_PATH) return this.viewer.upgrade(req, socket, head, origin === undefined || this.originAllowed(origin, req.headers.host), deny);
+    if (pathname !== PUBLISH_PATH) return deny(404, `WebSocket publishing is at ${PUBLISH_PATH}, watching at ${VIEW_PATH}?stream=NAME`);
+    // Cross-site WebSocket hijacking: a browser always sends Origin; a page from elsewhere must not publish here.
     if (origin !== undefined && !this.originAllowed(origin, req.headers.host)) {
       return deny(403, `pages from ${origin.slice(0, 100)} may not publish here; start the server with --allow-origin ${origin.slice(0, 100)} to allow it`);
     }

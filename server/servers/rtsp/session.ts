@@ -1,6 +1,6 @@
 // An RTSP session (RFC 2326 §3.4, §A.1): what one client set up, its state machine, and its transports.
 // A play session is a Reader of a Stream; a record session feeds one.
-import type { Reader, ReaderEndReason, ReaderSink } from '../../stream/reader.ts';
+import type { Reader, ReaderDescription, ReaderEndReason, ReaderSink } from '../../stream/reader.ts';
 import { framedFor, type AccessUnit } from '../../stream/access-unit.ts';
 import type { Stream } from '../../stream/stream.ts';
 import type { RtspConnection } from './connection.ts';
@@ -167,6 +167,11 @@ export class PlayerSink implements ReaderSink {
 
   release(): void {
     this.session.conn.uncork();
+  }
+
+  describe(): ReaderDescription {
+    const transport = this.session.lowerTransport;
+    return { protocol: 'rtsp', ...(transport ? { transport } : {}), remote: `${this.session.conn.remoteAddress}:${this.session.conn.remotePort}` };
   }
 
   backlog(): number {

@@ -9,7 +9,7 @@ import { CLOSE, PROTOCOL_VERSION, parseClientMessage, type ClientMessage, type R
 import { isValidStreamName, streamNameProblem } from '../../../shared/stream-name.ts';
 import { maskUrl } from '../../egress/output-url.ts';
 import type { Destination } from '../../egress/stream-outputs.ts';
-import type { OutputStatus } from '../../../shared/protocol.ts';
+import type { OutputStatus, RecordingStatus } from '../../../shared/protocol.ts';
 import type { Logger } from '../../log.ts';
 import { sameSecret } from '../../net.ts';
 import type { StreamRegistry } from '../../stream/registry.ts';
@@ -25,6 +25,8 @@ export interface IngestOptions {
   destinations: (name: string) => Destination[];
   /** The state of a stream's outputs (the hub's; see egress/hub-outputs.ts), once it has any. */
   outputStatus: (name: string) => OutputStatus[] | undefined;
+  /** --record: the state of a stream's recording on the server, undefined when it is not recorded. */
+  recordingStatus?: (name: string) => RecordingStatus | undefined;
   /** Needed by publishers that are not on loopback; without one, only loopback may publish. */
   publishToken?: string;
   maxPublishers: number;
@@ -222,7 +224,8 @@ export class IngestServer {
     const name = p.hello?.stream;
     const stream = name === undefined ? undefined : this.o.registry.get(name);
     if (!stream || p.state !== 'live' || name === undefined) return;
-    this.send(p, { type: 'stats', ingestKbps: Math.round(stream.ingestKbps()), fragments: p.fragments, rtspPlayers: this.o.rtspPlayers(name), outputs: this.outputs(name) });
+    const recording = this.o.recordingStatus?.(name);
+    this.send(p, { type: 'stats', ingestKbps: Math.round(stream.ingestKbps()), fragments: p.fragments, rtspPlayers: this.o.rtspPlayers(name), outputs: this.outputs(name), ...(recording ? { recording } : {}) });
   }
 
   /** NAME's outputs as the page shows them: the hub's, or the configured destinations (idle) before they exist. */
@@ -273,6 +276,18 @@ export class IngestServer {
     const p = this.attached.get(name);
     if (!p) return false;
     p.ws.terminate();
+    return true;
+  }
+
+  /**
+   * End NAME's browser publisher for good (DELETE /api/streams/NAME): closed with 1008, which the page does not retry.
+   * False when no page publishes NAME.
+   */
+  endPublisher(name: string): boolean {
+    const p = this.attached.get(name);
+    if (!p) return false;
+    this.o.logger.info('publisher-ended', { stream: name, remote: p.remote, by: 'operator' });
+    this.closeSocket(p, CLOSE.policy, 'an operator ended this stream');
     return true;
   }
 

@@ -6,9 +6,9 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ffprobe } from '../../support/ffmpeg.ts';
 import { decodeTimes, ProgressiveClient, trackIdOf } from '../../support/progressive-client.ts';
-import { PUBLISH_OPTIONS, startTestRelay, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
+import { PUBLISH_OPTIONS, publishFast, startTestRelay, startWsPublisher, stopProcess, waitLive, type Publisher, type TestRelay } from '../../support/relay.ts';
 import { RtspStatusError, RtspTestClient } from '../../support/rtsp-client.ts';
-import { loadPublisherMedia, WsPublisher } from '../../support/ws-publisher.ts';
+import type { WsPublisher } from '../../support/ws-publisher.ts';
 
 const POLICY = { skipBacklogBytes: 64 * 1024, maxBehindMs: 1000 };
 const READ = { username: 'viewer', password: 'secret-pass' };
@@ -38,17 +38,6 @@ function raw(relay: TestRelay, path: string, o: { method?: string; headers?: htt
   });
 }
 
-/** A live stream whose video is noise at 16 Mbit/s with a keyframe every 0.5 s: a paused player backs up in seconds. */
-function publishFast(target: string): Publisher {
-  return execa('ffmpeg', [
-    '-hide_banner', '-loglevel', 'error', '-re',
-    '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30,noise=alls=30:allf=t', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '15', '-b:v', '16M', '-maxrate', '16M', '-bufsize', '4M', '-pix_fmt', 'yuv420p',
-    '-c:a', 'libopus', '-b:a', '64k',
-    '-f', 'rtsp', '-rtsp_transport', 'tcp', target,
-  ], PUBLISH_OPTIONS);
-}
-
 /** Motion JPEG over RTSP (RFC 2435): relayed to RTSP players as is, but nothing MP4 here can carry. */
 function publishMjpeg(target: string): Publisher {
   return execa('ffmpeg', [
@@ -65,22 +54,13 @@ async function waitState(relay: TestRelay, name: string, timeoutMs = 15_000): Pr
   }
 }
 
-async function startWs(relay: TestRelay, stream: string): Promise<WsPublisher> {
-  const p = new WsPublisher({ port: relay.relay.http.port(), stream, media: await loadPublisherMedia({ gop: 30 }) });
-  wsPublishers.push(p);
-  await p.connectOrThrow();
-  p.start();
-  await waitLive(relay.relay, stream);
-  return p;
-}
-
 beforeAll(async () => {
   [t, auth] = await Promise.all([
     startTestRelay(['--publisher-grace', '0', '--max-clients', '3'], { policy: POLICY }),
     startTestRelay(['--read-user', READ.username, '--read-pass', READ.password], { progressive: { authFailureDelayMs: [20, 40] } }),
   ]);
   publishers.push(publishFast(t.url('fast')), publishMjpeg(t.url('mjpeg')));
-  [light] = await Promise.all([startWs(t, 'light'), startWs(auth, 'cam')]);
+  [light] = await Promise.all([startWsPublisher(t, 'light', wsPublishers), startWsPublisher(auth, 'cam', wsPublishers)]);
   await Promise.all([waitLive(t.relay, 'fast', 15_000), waitState(t, 'mjpeg')]);
 }, 40_000);
 

@@ -1,0 +1,72 @@
+// A server killed with SIGKILL mid-segment leaves a last segment ffprobe reads; a half-written fragment after it (a
+// write the kill cut short) is trimmed by the next start, which records on.
+import { appendFile, open, stat } from 'node:fs/promises';
+import { afterEach, expect, it } from 'vitest';
+import { scanSegment } from '../../../server/record/segment-scan.ts';
+import { publish, stopProcess, type Publisher } from '../../support/relay.ts';
+import { freshRecordDir, probeMp4, removeRecordDirs, segmentFilesOf } from '../../support/recordings.ts';
+import { startServerProcess, type ServerProcess } from '../../support/server-process.ts';
+
+const servers: ServerProcess[] = [];
+const publishers: Publisher[] = [];
+const UDP = 62000 + (process.pid % 20) * 100;
+
+afterEach(async () => {
+  await Promise.all(publishers.splice(0).map((p) => stopProcess(p)));
+  await Promise.all(servers.splice(0).map((s) => s.kill()));
+  removeRecordDirs();
+});
+
+async function recordServer(dir: string): Promise<ServerProcess> {
+  const s = await startServerProcess(['--record', dir, '--record-segment', '5'], UDP);
+  servers.push(s);
+  return s;
+}
+
+const segmentStarts = (s: ServerProcess): number => s.logs.filter((l) => l['event'] === 'record.segment_start').length;
+
+it('SIGKILL mid-segment: the last file plays; a half-written fragment is trimmed at the next start, which records on', async () => {
+  const dir = freshRecordDir();
+  const a = await recordServer(dir);
+  const ffmpeg = publish({ url: `rtsp://127.0.0.1:${a.rtspPort}/cam`, gop: 30 });
+  publishers.push(ffmpeg);
+  await a.waitLog(() => segmentStarts(a) >= 2, 20_000);
+  await new Promise((r) => setTimeout(r, 2500)); // mid-segment, after a couple of writes
+  await a.kill();
+
+  const files = segmentFilesOf(dir, 'cam');
+  expect(files).toHaveLength(2);
+  const last = files[1]!;
+  const probed = await probeMp4(last);
+  expect(probed).toMatchObject({ video: true, audio: true, startsOnKeyframe: true });
+  expect(probed.duration).toBeGreaterThan(1);
+
+  // What a kill during a write leaves: the first half of a fragment after the last whole one.
+  const fh = await open(last, 'r');
+  const layout = (await scanSegment(fh))!;
+  const whole = layout.fragments[layout.fragments.length - 1]!;
+  const half = Buffer.alloc(Math.floor(whole.size / 2));
+  await fh.read(half, 0, half.length, whole.offset);
+  await fh.close();
+  const intactSize = (await stat(last)).size;
+  expect(intactSize).toBe(layout.validEnd);
+  await appendFile(last, half);
+
+  const b = await recordServer(dir);
+  const trimmed = await b.waitLog((l) => l['event'] === 'record.trimmed');
+  expect(trimmed).toMatchObject({ file: last, bytes: half.length });
+  expect((await stat(last)).size).toBe(intactSize);
+  expect((await probeMp4(last)).duration).toBeCloseTo(probed.duration, 1);
+
+  const again = publish({ url: `rtsp://127.0.0.1:${b.rtspPort}/cam`, gop: 30 });
+  publishers.push(again);
+  await b.waitLog((l) => l['event'] === 'record.segment_start', 20_000);
+  await new Promise((r) => setTimeout(r, 2500));
+  await stopProcess(again);
+  await b.kill();
+  const after = segmentFilesOf(dir, 'cam');
+  expect(after).toHaveLength(3);
+  const newest = await probeMp4(after[2]!);
+  expect(newest).toMatchObject({ video: true, audio: true, startsOnKeyframe: true });
+  expect(newest.duration).toBeGreaterThan(1);
+}, 90_000);
