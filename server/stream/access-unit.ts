@@ -7,6 +7,7 @@ import { h264Flags, H264_FLAG_IDR } from '../protocols/rtp/h264.ts';
 import { h265Flags, H265_FLAG_IRAP } from '../protocols/rtp/h265.ts';
 import type { RtpHeader } from '../protocols/rtp/packet.ts';
 import { INTERLEAVED_HEADER_SIZE, writeInterleavedHeader } from '../protocols/rtsp/interleaved.ts';
+import type { SharedFragment } from '../protocols/fmp4/track-mux.ts';
 
 export interface AccessUnit {
   track: number;
@@ -19,6 +20,8 @@ export interface AccessUnit {
   at: number;
   /** Counts the track's units: a reader that decodes sees a gap as a discontinuity. */
   index: number;
+  /** Counts the stream's units across tracks, from 1, set when the hub takes the unit: fragments' sequence numbers. */
+  order: number;
   /** A packet of this unit, or one just before it, never arrived (RTP sequence gap): its samples cannot be trusted. */
   lost: boolean;
   /**
@@ -28,6 +31,8 @@ export interface AccessUnit {
   sample?: Uint8Array;
   /** The samples, made once by stream/samples.ts for every reader that needs them; null when they cannot be made. */
   samples?: readonly import('./samples.ts').Sample[] | null;
+  /** Its fMP4 fragment per mux layout, made by the first reader that needs it and shared (TrackMux.fragmentOf). */
+  fragments?: Map<string, SharedFragment>;
   /** Each packet framed for RTSP interleaved delivery, built on first use per channel and shared by every player. */
   framed?: Map<number, Buffer>;
   /**
@@ -81,7 +86,7 @@ export class AccessUnitAssembler {
     this.nextSeq = (header.sequenceNumber + 1) & 0xffff;
     if (this.rule === 'every' || this.rule === 'none') {
       // RFC 3550 §5.1: for audio the marker bit means "start of talkspurt", not "end of frame"; every packet is a unit.
-      const unit: AccessUnit = { track: this.track, packets: [packet], bytes: packet.length, keyframe: this.rule === 'every', timestamp: header.timestamp, at, index: this.units++, lost: gap };
+      const unit: AccessUnit = { track: this.track, packets: [packet], bytes: packet.length, keyframe: this.rule === 'every', timestamp: header.timestamp, at, index: this.units++, order: 0, lost: gap };
       if (sample) unit.sample = sample;
       if (headroom) unit.span = spanOf(packet, packet);
       this.emit(unit);
@@ -96,7 +101,7 @@ export class AccessUnitAssembler {
       unit = undefined;
     }
     if (!unit) {
-      unit = { track: this.track, packets: [], bytes: 0, keyframe: false, timestamp: header.timestamp, at, index: this.units++, lost: gap };
+      unit = { track: this.track, packets: [], bytes: 0, keyframe: false, timestamp: header.timestamp, at, index: this.units++, order: 0, lost: gap };
       if (sample) unit.sample = sample;
       this.current = unit;
       this.inPlace = headroom;

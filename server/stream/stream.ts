@@ -110,6 +110,8 @@ export class Stream {
   private readonly logger: Logger;
   private bytesIn = 0;
   private framesIn = 0;
+  /** Units taken so far, every track: each unit's order (fragments' sequence numbers). */
+  private unitOrder = 0;
   // Kept as readers come, go and are sent to, so /metrics reads them without walking the readers.
   private readonly bytesOut = perProtocol();
   private readonly readersByProtocol = perProtocol();
@@ -249,6 +251,7 @@ export class Stream {
   }
 
   private dispatch(unit: AccessUnit): void {
+    unit.order = ++this.unitOrder;
     this.cache(unit);
     this.framesIn++;
     if (unit.track === this.videoTrack) this.videoUnits.add(1);

@@ -24,6 +24,19 @@ export interface MuxedFragment {
   /** It starts with a video keyframe, or there is no video: a reader that skipped can resume here. */
   resumable: boolean;
   bytes: number;
+  /** The chunks in one buffer, made once on first use (see joinedBytes) and shared by whoever sends this fragment. */
+  joined?: Uint8Array;
+}
+
+/** A fragment as one buffer (one write, one WebSocket message), copied once however many readers send it. */
+export function joinedBytes(f: MuxedFragment): Uint8Array {
+  return (f.joined ??= f.chunks.length === 1 ? f.chunks[0]! : Buffer.concat(f.chunks));
+}
+
+/** What a fragment left behind on one track: what the next fragment's first sample duration is computed from. */
+export interface MuxTrackState {
+  lastDts: number;
+  lastDuration: number;
 }
 
 /** A sample's duration when nothing follows it yet: a frame at 30 fps, an AAC frame, 20 ms of Opus/G.711. */
@@ -71,8 +84,39 @@ export class SampleMuxer {
     return this.tracks.some((t) => t.pending.length > 0);
   }
 
-  /** The pending samples as one moof+mdat; undefined when none is new. */
-  fragment(): MuxedFragment | undefined {
+  /** Decode time of the last sample written on track `i`; -1 before the first. */
+  lastDtsOf(i: number): number {
+    return this.tracks[i]?.lastDts ?? -1;
+  }
+
+  stateOf(i: number): MuxTrackState {
+    const t = this.tracks[i];
+    return { lastDts: t?.lastDts ?? -1, lastDuration: t?.lastDuration ?? 0 };
+  }
+
+  /** The sequence number the next fragment() takes at least (fragment(sequence) may give it a larger one). */
+  get nextSequence(): number {
+    return this.sequence + 1;
+  }
+
+  /**
+   * Take a fragment another muxer made from the same samples, in the same state (TrackMux.fragmentOf): move on as if
+   * this one had made it.
+   */
+  adopt(i: number, after: MuxTrackState, sequence: number): void {
+    const t = this.tracks[i];
+    if (!t) return;
+    t.lastDts = after.lastDts;
+    t.lastDuration = after.lastDuration;
+    this.sequence = Math.max(this.sequence, sequence);
+  }
+
+  /**
+   * The pending samples as one moof+mdat; undefined when none is new. `sequence`: the mfhd sequence number wanted
+   * (the stream's unit order, so that readers' fragments of one unit are the same bytes); it is taken when it is
+   * larger than the last one given, else the next number is.
+   */
+  fragment(sequence?: number): MuxedFragment | undefined {
     const runs: TrackRun[] = [];
     let resumable = !this.tracks.some((t) => t.video);
     for (const t of this.tracks) {
@@ -93,7 +137,8 @@ export class SampleMuxer {
       runs.push(run);
     }
     if (runs.every((r) => r.entries.length === 0)) return undefined;
-    const chunks = buildFragment(runs, ++this.sequence);
+    this.sequence = Math.max(this.sequence + 1, sequence ?? 0);
+    const chunks = buildFragment(runs, this.sequence);
     return { chunks, resumable, bytes: chunks.reduce((n, c) => n + c.length, 0) };
   }
 }

@@ -3,7 +3,7 @@
 // carry), wait until all their configurations are known, notice when one changes (a new init segment is due), and
 // start each muxer's video on a keyframe. Pure: it reads the stream through MuxSource, which the hub's Stream
 // satisfies, and does no I/O.
-import { SampleMuxer } from './sample-muxer.ts';
+import { SampleMuxer, type MuxedFragment, type MuxTrackState } from './sample-muxer.ts';
 import type { Sample, SampleCodec, SampleConfig } from './sample.ts';
 
 /** What a TrackMux needs of a stream (stream/stream.ts's Stream has it). */
@@ -45,6 +45,23 @@ export function chooseTracks(source: MuxSource, accepts: (codec: SampleCodec) =>
   return { carried, left };
 }
 
+/**
+ * A unit as fragmentOf sees it (stream/access-unit.ts's AccessUnit): its place in the stream, and the fragments made
+ * of it so far, one per mux layout.
+ */
+export interface FragmentHost {
+  /** Increases with every unit of the stream, across tracks: the fragments' sequence number. */
+  readonly order: number;
+  fragments?: Map<string, SharedFragment>;
+}
+
+export interface SharedFragment {
+  /** The track's last decode time before it, in the muxer that made it: equal state, equal bytes. */
+  prevDts: number;
+  fragment: MuxedFragment;
+  after: MuxTrackState;
+}
+
 /** Whether a TrackMux's muxer matches the stream: a track not configured yet, a configuration newer than it, or same. */
 export type MuxReadiness = { state: 'waiting'; track: number } | { state: 'changed' } | { state: 'current' };
 
@@ -53,6 +70,8 @@ export class TrackMux {
   /** Configuration version each track's muxer was made for; 0 before the first. */
   private readonly versions: number[];
   private muxer: SampleMuxer | undefined;
+  /** Which tracks at which configuration versions the current muxer carries: muxers with the same layout make the same bytes. */
+  private layout = '';
   /** The current muxer has had its first video keyframe (a decoder cannot start on anything else). */
   private videoStarted = false;
 
@@ -94,6 +113,7 @@ export class TrackMux {
     });
     const muxer = new SampleMuxer(configs);
     configs.forEach((c, i) => (this.versions[i] = c.version));
+    this.layout = this.tracks.map((t, i) => `${t.index}.${t.role}.${this.versions[i]}`).join('/');
     this.muxer = muxer;
     this.videoStarted = false;
     return muxer;
@@ -116,4 +136,34 @@ export class TrackMux {
     muxer.add(i, samples);
     return true;
   }
+
+  /**
+   * One unit's samples as a fragment of their own, at once (HTTP players, viewers): the same object for every reader
+   * of the stream whose muxer has the same layout and had the same last decode time on the track, because those
+   * readers would make the same bytes (the sequence number is the unit's order in the stream). Made by the first such
+   * reader, kept on the unit; the others only send it. undefined when nothing was taken (see add).
+   */
+  fragmentOf(host: FragmentHost, track: number, samples: readonly Sample[]): MuxedFragment | undefined {
+    const i = this.tracks.findIndex((t) => t.index === track);
+    const muxer = this.muxer;
+    if (i < 0 || !muxer || samples.length === 0) return undefined;
+    const video = this.tracks[i]!.role === 'video';
+    // Before its first keyframe a muxer slices the unit (add), unless the unit starts with one; with samples of its
+    // own waiting, or a sequence number of its own, the bytes differ too.
+    const shareable = (!video || this.videoStarted || samples[0]!.keyframe) && !muxer.hasPending() && host.order >= muxer.nextSequence;
+    const prevDts = muxer.lastDtsOf(i);
+    if (shareable) {
+      const hit = host.fragments?.get(this.layout);
+      if (hit && hit.prevDts === prevDts) {
+        muxer.adopt(i, hit.after, host.order);
+        if (video) this.videoStarted = true;
+        return hit.fragment;
+      }
+    }
+    if (!this.add(track, samples)) return undefined;
+    const fragment = muxer.fragment(host.order);
+    if (fragment && shareable && !host.fragments?.has(this.layout)) (host.fragments ??= new Map()).set(this.layout, { prevDts, fragment, after: muxer.stateOf(i) });
+    return fragment;
+  }
+
 }

@@ -9,6 +9,7 @@ import type http from 'node:http';
 import type { Logger } from '../../log.ts';
 import type { Sample } from '../../protocols/fmp4/sample.ts';
 import type { MuxSource, TrackMux } from '../../protocols/fmp4/track-mux.ts';
+import { joinedBytes } from '../../protocols/fmp4/sample-muxer.ts';
 import type { AccessUnit } from '../../stream/access-unit.ts';
 import type { Reader, ReaderDescription, ReaderEndReason, ReaderSink } from '../../stream/reader.ts';
 
@@ -109,11 +110,11 @@ export class ProgressiveReader implements ReaderSink {
       this.finish('config-changed');
       return;
     }
-    if (!this.o.mux.add(unit.track, samples)) return;
-    // A fragment per unit, at once: no batching (latency), and audio never waits for video.
-    const fragment = this.o.mux.current?.fragment();
+    // A fragment per unit, at once: no batching (latency), and audio never waits for video. Made once per unit and
+    // shared by every player in the same state (TrackMux.fragmentOf), and sent as one buffer: one chunk, one write.
+    const fragment = this.o.mux.fragmentOf(unit, unit.track, samples);
     if (fragment) {
-      this.write(fragment.chunks);
+      this.write([joinedBytes(fragment)]);
       this.fragments++;
     }
   }

@@ -11,6 +11,7 @@ import { VIEW_CLOSE, type ViewErrorCode, type ViewServerMessage, type ViewTrack 
 import type { Logger } from '../../log.ts';
 import type { SampleCodec } from '../../protocols/fmp4/sample.ts';
 import { chooseTracks, TrackMux, type TrackChoice } from '../../protocols/fmp4/track-mux.ts';
+import { joinedBytes } from '../../protocols/fmp4/sample-muxer.ts';
 import type { AccessUnit } from '../../stream/access-unit.ts';
 import type { Reader, ReaderDescription, ReaderEndReason, ReaderSink } from '../../stream/reader.ts';
 import type { Stream } from '../../stream/stream.ts';
@@ -143,8 +144,8 @@ export class ViewerSession implements ReaderSink {
     if (ready.state === 'waiting') return;
     // A socket can take a second init segment (unlike an HTTP response): the page reconfigures its decoders.
     if (ready.state === 'changed' && !this.open(stream, mux)) return;
-    if (!mux.add(unit.track, samples)) return;
-    const fragment = mux.current?.fragment();
+    // Made once per unit for every viewer (and HTTP player) in the same state: see TrackMux.fragmentOf.
+    const fragment = mux.fragmentOf(unit, unit.track, samples);
     if (!fragment) return;
     const first = samples[0]!;
     const video = mux.tracks.some((t) => t.index === unit.track && t.role === 'video');
@@ -154,7 +155,7 @@ export class ViewerSession implements ReaderSink {
       this.lastSyncAt = now;
       this.send({ type: 'sync', time: first.dts / rate, at: unit.at, now });
     }
-    this.sendBinary(fragment.chunks);
+    this.sendBinary([joinedBytes(fragment)]);
     this.fragments++;
   }
 

@@ -129,3 +129,86 @@ describe('TrackMux', () => {
     expect(mux.add(0, [video(2)])).toBe(false);
   });
 });
+
+describe('TrackMux.fragmentOf: one fragment per unit for every reader in the same state', () => {
+  /** A unit as the hub hands it over: its place in the stream, and its samples. */
+  interface TestUnit {
+    order: number;
+    track: number;
+    samples: Sample[];
+    fragments?: Map<string, import('../../../../server/protocols/fmp4/track-mux.ts').SharedFragment>;
+  }
+
+  /** Video frames 0..n-1 and the Opus packets between them, in arrival order, numbered as the hub numbers units. */
+  function units(n: number): TestUnit[] {
+    const out: TestUnit[] = [];
+    for (let i = 0; i < n; i++) {
+      out.push({ order: out.length + 1, track: 0, samples: [video(i)] });
+      if (i < opus.samples.length) out.push({ order: out.length + 1, track: 1, samples: [audio(i)] });
+    }
+    return out;
+  }
+
+  function reader(src: MuxSource): TrackMux {
+    const mux = new TrackMux(chooseTracks(src).carried);
+    mux.start(src);
+    return mux;
+  }
+
+  it('gives readers that joined together the same fragment object, with the bytes a reader alone would make', () => {
+    const src = source([['video', 'H264'], ['audio', 'OPUS']], [h264(), opusConfig()]);
+    const shared = units(12);
+    const alone = units(12); // the same units, never shared with anyone
+    const [a, b, solo] = [reader(src), reader(src), reader(src)];
+    for (let k = 0; k < shared.length; k++) {
+      const u = shared[k]!;
+      const fa = a.fragmentOf(u, u.track, u.samples);
+      const fb = b.fragmentOf(u, u.track, u.samples);
+      const fs = solo.fragmentOf(alone[k]!, alone[k]!.track, alone[k]!.samples);
+      expect(fa, `unit ${k}`).toBeDefined();
+      expect(fb).toBe(fa);
+      expect(Buffer.concat(fs!.chunks).equals(Buffer.concat(fa!.chunks)), `unit ${k}`).toBe(true);
+      const init = parseInitSegment(a.current!.init);
+      if (!init.ok) throw new Error('init segment unreadable');
+      expect(parseMediaSegment(Buffer.concat(fa!.chunks), init.value).ok, `unit ${k}`).toBe(true);
+    }
+  });
+
+  it('gives a reader in another state (it skipped a frame) a fragment of its own, then shares again', () => {
+    const src = source([['video', 'H264'], ['audio', 'OPUS']], [h264(), opusConfig()]);
+    const all = units(8);
+    const [early, late] = [reader(src), reader(src)];
+    const videoUnits = all.filter((u) => u.track === 0);
+    const [v0, v1, v2, v3] = videoUnits;
+    for (const u of [v0!, v1!, v2!, v3!]) early.fragmentOf(u, u.track, u.samples);
+    // Both started fresh on v0: the same bytes, the same object.
+    expect(late.fragmentOf(v0!, 0, v0!.samples)).toBe(v0!.fragments!.values().next().value!.fragment);
+    // v1 never reaches the late reader (skipped): v2 follows v0 for it, a different first-sample duration.
+    const own = late.fragmentOf(v2!, 0, v2!.samples)!;
+    const shared = v2!.fragments!.values().next().value!.fragment;
+    expect(own).not.toBe(shared);
+    const init = parseInitSegment(late.current!.init);
+    if (!init.ok) throw new Error('init segment unreadable');
+    const durationOf = (f: typeof own): number | undefined => {
+      const r = parseMediaSegment(Buffer.concat(f.chunks), init.value);
+      return r.ok ? r.value.tracks[0]?.sampleList[0]?.duration : undefined;
+    };
+    expect(durationOf(own)).toBe(6000);
+    expect(durationOf(shared)).toBe(3000);
+    // From there both are in the same state: v3 is shared.
+    expect(late.fragmentOf(v3!, 0, v3!.samples)).toBe(v3!.fragments!.values().next().value!.fragment);
+  });
+
+  it('keeps sequence numbers increasing for each reader, from the units\' order', () => {
+    const src = source([['video', 'H264'], ['audio', 'OPUS']], [h264(), opusConfig()]);
+    const mux = reader(src);
+    const seqs = units(8).map((u) => {
+      const f = mux.fragmentOf(u, u.track, u.samples)!;
+      // mfhd: moof header (8), mfhd header (8), version+flags (4), then the sequence number.
+      return Buffer.from(f.chunks[0]!).readUInt32BE(20);
+    });
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(seqs[0]).toBe(1);
+  });
+});

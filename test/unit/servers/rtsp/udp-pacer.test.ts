@@ -5,7 +5,7 @@ import { PaceSchedule, UnitPacer, type PacerClock } from '../../../../server/ser
 const PACE = { speed: 4, maxGapMs: 100, slackMs: 20 };
 
 function unit(index: number, at: number, bytes = 1000): AccessUnit {
-  return { track: 0, packets: [new Uint8Array(bytes)], bytes, keyframe: index === 0, timestamp: index * 3000, at, index, lost: false };
+  return { track: 0, packets: [new Uint8Array(bytes)], bytes, keyframe: index === 0, timestamp: index * 3000, at, index, order: index + 1, lost: false };
 }
 
 /** A clock the test moves by hand; timers fire when it passes them. */
