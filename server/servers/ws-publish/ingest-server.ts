@@ -287,6 +287,8 @@ export class IngestServer {
     const p = this.attached.get(name);
     if (!p) return false;
     this.o.logger.info('publisher-ended', { stream: name, remote: p.remote, by: 'operator' });
+    // The page shows the error's sentence ("The server stopped the upload: …"), not the advice for a bad token.
+    this.send(p, { type: 'error', code: 'ended-by-operator', message: 'an operator of this server ended the stream' });
     this.closeSocket(p, CLOSE.policy, 'an operator ended this stream');
     return true;
   }

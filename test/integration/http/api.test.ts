@@ -167,6 +167,8 @@ describe('DELETE', () => {
     expect(await request(t, 'DELETE', '/api/streams/tab')).toMatchObject({ status: 200, body: { publisher: 'websocket' } });
     expect(await waitFor(() => page.closes.length > 0, 5000)).toBe(true);
     expect(page.closes[0]).toEqual({ code: 1008, reason: 'an operator ended this stream' });
+    // Before the close, the sentence the page shows ("The server stopped the upload: …").
+    expect(page.messages.some((m) => m.type === 'error' && m.code === 'ended-by-operator')).toBe(true);
     expect(t.relay.registry.get('tab')).toBeUndefined();
   });
 
