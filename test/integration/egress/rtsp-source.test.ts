@@ -40,10 +40,24 @@ async function restreamed(name: string, o: Omit<PublishOptions, 'url'>): Promise
 }
 
 /** ffmpeg decodes `frames` video frames from the RTMP server without an error line. */
-async function decodes(url: string, frames: number, outputArgs: string[] = []): Promise<string> {
-  const d = await execa('ffmpeg', ['-v', 'error', '-rw_timeout', '10000000', '-i', url, '-frames:v', String(frames), ...outputArgs, '-f', 'null', '-'], { reject: false, timeout: 30_000 });
+/**
+ * ffmpeg decodes `frames` video frames from `url`; its error output (empty when clean). passthrough: the null muxer
+ * keeps each decoded frame's own time instead of resampling to the frame rate ffmpeg guessed from the first FLV
+ * packets (under a loaded full run it once guessed a third of it, then refused its own duplicated timestamps: not a
+ * decoding error). The timestamps themselves are checked packet by packet (videoPackets).
+ */
+async function decodes(url: string, frames: number): Promise<string> {
+  const d = await execa('ffmpeg', ['-v', 'error', '-rw_timeout', '10000000', '-i', url, '-frames:v', String(frames), '-fps_mode', 'passthrough', '-f', 'null', '-'], { reject: false, timeout: 30_000 });
   expect(d.exitCode, d.stderr).toBe(0);
   return d.stderr;
+}
+
+/** Three seconds of video packets as nginx serves them (at least 30): their decode and presentation times. */
+async function videoPackets(url: string): Promise<Array<{ pts: number; dts: number }>> {
+  const p = await execa('ffprobe', ['-v', 'error', '-rw_timeout', '10000000', '-select_streams', 'v', '-read_intervals', '%+3', '-show_entries', 'packet=pts,dts', '-of', 'json', url]);
+  const packets = (JSON.parse(p.stdout) as { packets: Array<{ pts: number; dts: number }> }).packets;
+  expect(packets.length).toBeGreaterThan(30);
+  return packets;
 }
 
 describe('RTSP publishers reach the RTMP destinations', () => {
@@ -66,17 +80,14 @@ describe('RTSP publishers reach the RTMP destinations', () => {
     expect(probe.streams.find((s) => s.codec_type === 'video')).toMatchObject({ codec_name: 'h264' });
     expect(probe.streams.find((s) => s.codec_type === 'audio')).toMatchObject({ codec_name: 'aac' });
     expect(await decodes(nginx.url('camopus'), 100)).toBe('');
+    const packets = await videoPackets(nginx.url('camopus'));
+    expect(packets.every((x, i) => i === 0 || x.dts > packets[i - 1]!.dts)).toBe(true);
   });
 
   it('H.264 with B-frames + Opus (as most IP cameras in main/high profile): decode times from the bitstream reach nginx monotonic', async () => {
     await restreamed('cambf', { audio: 'opus', bframes: 3 });
-    // passthrough: the null muxer keeps each decoded frame's own time instead of resampling to the frame rate ffmpeg
-    // guessed from the first FLV packets (once, under a loaded full run, it guessed a third of it and then refused its
-    // own duplicated timestamps). The timestamps themselves are checked below, packet by packet.
-    expect(await decodes(nginx.url('cambf'), 100, ['-fps_mode', 'passthrough'])).toBe('');
-    const p = await execa('ffprobe', ['-v', 'error', '-rw_timeout', '10000000', '-select_streams', 'v', '-read_intervals', '%+3', '-show_entries', 'packet=pts,dts', '-of', 'json', nginx.url('cambf')]);
-    const packets = (JSON.parse(p.stdout) as { packets: Array<{ pts: number; dts: number }> }).packets;
-    expect(packets.length).toBeGreaterThan(30);
+    expect(await decodes(nginx.url('cambf'), 100)).toBe('');
+    const packets = await videoPackets(nginx.url('cambf'));
     expect(packets.every((x, i) => i === 0 || x.dts > packets[i - 1]!.dts)).toBe(true);
     expect(packets.every((x) => x.pts >= x.dts)).toBe(true);
     // B-frames really arrived as B-frames: presentation order differs from decode order.
