@@ -178,7 +178,8 @@ export async function startRelay(config: Config, rootLogger: Logger, overrides: 
       // terminates whatever sockets are left, which would otherwise cut the pages off with no close frame (1006).
       await ingest.close();
       await http.close();
-      registry.close();
+      // Every path ends: its destinations' ffmpegs are waited for.
+      await registry.close();
       await outputs.close();
       // The streams have ended (registry.close): each recorder writes its last fragment and closes its file.
       await recordings?.close();

@@ -1,8 +1,9 @@
 // The configured destinations of every stream the hub carries, whatever its source (a browser page, an IP camera
-// relayed by ffmpeg, GStreamer): each stream gets them, fed from the hub's units, from its first publish until it
-// ends, through its grace periods.
+// relayed by ffmpeg, GStreamer): each path gets them as a part of it (stream/path.ts), fed from the hub's units, from
+// its first publish until it ends, through its grace periods.
 import type { OutputStatus } from '../../shared/protocol.ts';
 import type { Logger } from '../log.ts';
+import { PathParts } from '../stream/path.ts';
 import type { StreamRegistry } from '../stream/registry.ts';
 import type { Stream } from '../stream/stream.ts';
 import { maskUrl } from './output-url.ts';
@@ -17,38 +18,30 @@ export interface HubOutputsOptions extends Pick<StreamOutputsOptions, 'ffmpegPat
 }
 
 export class HubOutputs {
-  private readonly byStream = new Map<Stream, StreamOutputs>();
-  /** Outputs of ended streams, until their ffmpegs have exited. */
-  private readonly retiring = new Set<Promise<void>>();
-  private readonly unsubscribe: () => void;
-  private closed = false;
+  /** Each path's destinations are a part of it: made when it first goes live, closed when it ends. */
+  private readonly parts: PathParts<StreamOutputs>;
 
   constructor(private readonly o: HubOutputsOptions) {
-    this.unsubscribe = o.registry.on((e) => {
-      if (e.type === 'stream-live') this.live(e.stream);
-      else if (e.type === 'stream-ended') this.retire(e.stream);
+    this.parts = new PathParts(o.registry, 'outputs', {
+      // A publisher returning within the grace period continues into the outputs it had (the path keeps them).
+      make: (path) => this.outputsFor(path.stream),
     });
   }
 
   /** The outputs of stream NAME, masked, or undefined when the hub carries none for it. */
   statusOf(name: string): OutputStatus[] | undefined {
-    for (const [stream, outputs] of this.byStream) if (stream.name === name) return outputs.status((url) => maskUrl(url, name));
-    return undefined;
+    return this.parts.of(name)?.status((url) => maskUrl(url, name));
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    this.unsubscribe();
-    for (const stream of [...this.byStream.keys()]) this.retire(stream);
-    await Promise.all(this.retiring);
+  /** No new outputs; every output is ended and its ffmpeg waited for. */
+  close(): Promise<void> {
+    return this.parts.close();
   }
 
-  private live(stream: Stream): void {
-    // A publisher returning within the grace period continues into the outputs it had.
-    if (this.closed || this.byStream.has(stream)) return;
+  private outputsFor(stream: Stream): StreamOutputs | undefined {
     const destinations = this.o.destinations(stream.name);
-    if (destinations.length === 0) return;
-    this.byStream.set(stream, new StreamOutputs({
+    if (destinations.length === 0) return undefined;
+    return new StreamOutputs({
       stream,
       destinations,
       logger: this.o.logger.child({ stream: stream.name }),
@@ -57,14 +50,6 @@ export class HubOutputs {
       ...(this.o.spawn ? { spawn: this.o.spawn } : {}),
       ...(this.o.backoff ? { backoff: this.o.backoff } : {}),
       ...(this.o.closeGraceMs !== undefined ? { closeGraceMs: this.o.closeGraceMs } : {}),
-    }));
-  }
-
-  private retire(stream: Stream): void {
-    const outputs = this.byStream.get(stream);
-    if (!outputs) return;
-    this.byStream.delete(stream);
-    const done = outputs.close().finally(() => this.retiring.delete(done));
-    this.retiring.add(done);
+    });
   }
 }

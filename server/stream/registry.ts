@@ -1,8 +1,10 @@
-// Every live stream by name (mediamtx's path manager): who may publish, the grace period after a publisher leaves,
-// and the totals that --max-clients and --max-bandwidth are checked against.
+// Every path by name (mediamtx's path manager): who may publish, the grace period after a publisher leaves (on the
+// path), ending a path with everything it owns, and the totals that --max-clients and --max-bandwidth are checked
+// against.
 import type { Logger } from '../log.ts';
 import { sameCodecs, type SessionDescription } from '../protocols/rtsp/sdp.ts';
 import type { ReaderPolicy } from './reader.ts';
+import { StreamPath } from './path.ts';
 import { Stream, type PublisherInfo, type StreamSnapshot } from './stream.ts';
 
 export interface RegistryOptions {
@@ -25,27 +27,37 @@ function realTimer(fn: () => void, ms: number): () => void {
 export type PublishRefusal = { code: 'in-use'; message: string };
 
 export type RegistryEvent =
-  | { type: 'stream-live'; stream: Stream }
-  | { type: 'stream-waiting'; stream: Stream }
-  | { type: 'stream-ended'; stream: Stream }
+  | { type: 'stream-live'; stream: Stream; path: StreamPath }
+  | { type: 'stream-waiting'; stream: Stream; path: StreamPath }
+  | { type: 'stream-ended'; stream: Stream; path: StreamPath }
   /** The keyframe group outgrew the cache: a publisher that can be asked for a keyframe should be. */
-  | { type: 'gop-overflow'; stream: Stream };
+  | { type: 'gop-overflow'; stream: Stream; path: StreamPath };
 
 export class StreamRegistry {
-  private readonly streams = new Map<string, Stream>();
-  /** Cancels the grace timer of a stream in its grace period. */
-  private readonly graceTimers = new Map<Stream, () => void>();
+  private readonly byName = new Map<string, StreamPath>();
+  /** Paths that ended and whose parts are still closing (an ffmpeg exiting, a recording's last write). */
+  private readonly ending = new Set<Promise<void>>();
   private readonly listeners = new Set<(e: RegistryEvent) => void>();
 
   constructor(private readonly o: RegistryOptions) {}
 
+  /** The hub of path NAME, while it has a publisher or is in its grace period. */
   get(name: string): Stream | undefined {
-    const s = this.streams.get(name);
-    return s && s.state !== 'ended' ? s : undefined;
+    return this.path(name)?.stream;
+  }
+
+  /** Path NAME, while it has a publisher or is in its grace period. */
+  path(name: string): StreamPath | undefined {
+    const p = this.byName.get(name);
+    return p && p.stream.state !== 'ended' ? p : undefined;
+  }
+
+  paths(): StreamPath[] {
+    return [...this.byName.values()];
   }
 
   list(): StreamSnapshot[] {
-    return [...this.streams.values()].map((s) => s.snapshot());
+    return this.paths().map((p) => p.stream.snapshot());
   }
 
   on(listener: (e: RegistryEvent) => void): () => void {
@@ -58,92 +70,95 @@ export class StreamRegistry {
    * match (readers stay attached), otherwise the old stream's readers are ended and a new stream starts.
    */
   publish(name: string, sdp: SessionDescription, publisher: PublisherInfo): { ok: true; stream: Stream } | { ok: false; refusal: PublishRefusal } {
-    const existing = this.streams.get(name);
-    if (existing?.state === 'live') {
+    let path = this.byName.get(name);
+    if (path?.stream.state === 'live') {
       return { ok: false, refusal: { code: 'in-use', message: `stream "${name}" already has a publisher` } };
     }
-    let stream = existing;
-    if (stream && stream.state === 'waiting') {
-      this.clearGrace(stream);
-      if (!sameCodecs(stream.sdp, sdp)) {
+    if (path && path.stream.state === 'waiting') {
+      path.clearGrace();
+      if (!sameCodecs(path.stream.sdp, sdp)) {
         this.o.logger.info('stream-codecs-changed', { stream: name });
-        this.endStream(stream, 'codecs-changed');
-        stream = undefined;
+        this.endPath(path, 'codecs-changed');
+        path = undefined;
       }
     }
-    if (!stream) {
-      stream = new Stream({
+    if (!path) {
+      const stream: Stream = new Stream({
         name,
         sdp,
         logger: this.o.logger.child({ stream: name }),
         ...(this.o.now ? { now: this.o.now } : {}),
         ...(this.o.random ? { random: this.o.random } : {}),
         ...(this.o.policy ? { policy: this.o.policy } : {}),
-        onGopOverflow: (s) => this.emit({ type: 'gop-overflow', stream: s }),
+        onGopOverflow: () => this.emit({ type: 'gop-overflow', stream, path: created }),
       });
-      this.streams.set(name, stream);
+      const created = new StreamPath(stream);
+      path = created;
+      this.byName.set(name, path);
     }
+    const stream = path.stream;
     stream.attachPublisher(publisher, sdp);
     this.o.logger.info('stream-live', { stream: name, remote: publisher.remote, transport: publisher.transport, readers: stream.readerCount() });
-    this.emit({ type: 'stream-live', stream });
+    this.emit({ type: 'stream-live', stream, path });
     return { ok: true, stream };
   }
 
   /** The publisher left: keep readers for the grace period, then end the stream. */
   unpublish(stream: Stream): void {
-    if (stream.state !== 'live') return;
+    const path = this.byName.get(stream.name);
+    if (stream.state !== 'live' || path?.stream !== stream) return;
     stream.detachPublisher();
     if (this.o.graceMs <= 0 || !stream.hasReaders()) {
-      this.endStream(stream, 'stream-ended');
+      this.endPath(path, 'stream-ended');
       return;
     }
     this.o.logger.info('stream-waiting', { stream: stream.name, graceMs: this.o.graceMs, readers: stream.readerCount() });
-    this.emit({ type: 'stream-waiting', stream });
-    const cancel = (this.o.setTimer ?? realTimer)(() => {
-      this.graceTimers.delete(stream);
-      if (stream.state === 'waiting') this.endStream(stream, 'stream-ended');
-    }, this.o.graceMs);
-    this.graceTimers.set(stream, cancel);
+    this.emit({ type: 'stream-waiting', stream, path });
+    path.graceStarted(
+      (this.o.setTimer ?? realTimer)(() => {
+        if (stream.state === 'waiting') this.endPath(path, 'stream-ended');
+      }, this.o.graceMs),
+    );
   }
 
   /** End a stream now, skipping its grace period (its browser publisher pressed Stop: nobody is coming back). */
   end(stream: Stream): void {
-    if (this.streams.get(stream.name) === stream && stream.state !== 'ended') this.endStream(stream, 'stream-ended');
+    const path = this.byName.get(stream.name);
+    if (path?.stream === stream && stream.state !== 'ended') this.endPath(path, 'stream-ended');
   }
 
   /** Names of the streams in their grace period whose last publisher came over `protocol`. */
   waiting(protocol: PublisherInfo['protocol']): string[] {
-    return [...this.streams.values()].filter((s) => s.state === 'waiting' && s.source === protocol).map((s) => s.name);
+    return this.paths().filter((p) => p.stream.state === 'waiting' && p.stream.source === protocol).map((p) => p.name);
   }
 
   totalReaders(): number {
     let n = 0;
-    for (const s of this.streams.values()) n += s.readerCount();
+    for (const p of this.byName.values()) n += p.stream.readerCount();
     return n;
   }
 
   /** Outgoing kbit/s: each stream's ingest rate times its readers (ffserver's MaxBandwidth accounting). */
   totalEgressKbps(): number {
     let k = 0;
-    for (const s of this.streams.values()) k += s.ingestKbps() * s.readerCount();
+    for (const p of this.byName.values()) k += p.stream.ingestKbps() * p.stream.readerCount();
     return k;
   }
 
-  close(): void {
-    for (const s of [...this.streams.values()]) this.endStream(s, 'stream-ended');
+  /** End every path; resolves when everything they owned has closed (ffmpegs exited, recordings written). */
+  async close(): Promise<void> {
+    for (const p of [...this.byName.values()]) this.endPath(p, 'stream-ended');
+    await Promise.all(this.ending);
   }
 
-  private endStream(stream: Stream, reason: 'stream-ended' | 'codecs-changed'): void {
-    this.clearGrace(stream);
-    if (this.streams.get(stream.name) === stream) this.streams.delete(stream.name);
+  private endPath(path: StreamPath, reason: 'stream-ended' | 'codecs-changed'): void {
+    if (this.byName.get(path.name) === path) this.byName.delete(path.name);
+    const stream = path.stream;
     stream.end(reason);
+    const done = path.end().finally(() => this.ending.delete(done));
+    this.ending.add(done);
     this.o.logger.info('stream-ended', { stream: stream.name, reason });
-    this.emit({ type: 'stream-ended', stream });
-  }
-
-  private clearGrace(stream: Stream): void {
-    this.graceTimers.get(stream)?.();
-    this.graceTimers.delete(stream);
+    this.emit({ type: 'stream-ended', stream, path });
   }
 
   private emit(e: RegistryEvent): void {
