@@ -39,7 +39,7 @@ export interface AccessUnit {
    * When the packets lie one after another in one buffer, each behind 4 bytes that are ours (the relay feed's
    * packets): the whole span, framed in place for the first channel asked for. Other channels get a copy.
    */
-  span?: FramedSpan;
+  span?: FramedSpan | undefined;
 }
 
 export interface FramedSpan {
@@ -126,6 +126,16 @@ export class AccessUnitAssembler {
    * Emit the unit being assembled. `cutShort`: its source is gone before its last packet (the marker) arrived, so
    * its samples cannot be trusted; RTSP players still get the packets that came, as they would have live.
    */
+  /**
+   * A whole unit a source gives at once (LazyUnit) takes the track's next unit index, and its packets' numbers are
+   * what this assembler expects next, so a later publisher's packets are not seen as a loss.
+   */
+  takeWhole(nextSeq: number): number {
+    this.flush(true);
+    this.nextSeq = nextSeq & 0xffff;
+    return this.units++;
+  }
+
   flush(cutShort = false): void {
     const unit = this.current;
     this.current = undefined;
@@ -133,6 +143,55 @@ export class AccessUnitAssembler {
     if (cutShort) unit.lost = true;
     if (this.inPlace) unit.span = spanOf(unit.packets[0]!, unit.packets[unit.packets.length - 1]!);
     this.emit(unit);
+  }
+}
+
+/**
+ * A unit whose source has it whole (the relay feed: a browser's frame) and whose RTP packets are made only when
+ * something asks for them (an RTSP player, RTP-Info): a stream nobody plays over RTSP never packetizes. `make` gets the
+ * hub's numbers and lays the packets out with header room, one after another, so they frame in place (framedFor).
+ */
+export class LazyUnit implements AccessUnit {
+  order = 0;
+  lost = false;
+  sample?: Uint8Array;
+  samples?: readonly import('./samples.ts').Sample[] | null;
+  framed?: Map<number, Buffer>;
+  fragments?: Map<string, SharedFragment>;
+  private made: Uint8Array[] | undefined;
+  private madeSpan: FramedSpan | undefined;
+
+  constructor(
+    readonly track: number,
+    readonly index: number,
+    readonly timestamp: number,
+    readonly at: number,
+    readonly keyframe: boolean,
+    /** What the packets will weigh, headers included (reader stats and the group cache count it before they exist). */
+    readonly bytes: number,
+    sample: Uint8Array | undefined,
+    private readonly make: () => Uint8Array[],
+  ) {
+    if (sample) this.sample = sample;
+  }
+
+  get packets(): Uint8Array[] {
+    if (!this.made) {
+      this.made = this.make();
+      const first = this.made[0];
+      const last = this.made[this.made.length - 1];
+      if (first && last) this.madeSpan = spanOf(first, last);
+    }
+    return this.made;
+  }
+
+  get span(): FramedSpan | undefined {
+    return this.packets.length > 0 ? this.madeSpan : undefined;
+  }
+
+  /** Whether the packets have been made (tests, and the cost they measure). */
+  get packetized(): boolean {
+    return this.made !== undefined;
   }
 }
 

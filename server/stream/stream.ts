@@ -6,7 +6,7 @@ import type { Logger } from '../log.ts';
 import { parseRtpHeader, parseRtpHeaderInto, setSequenceNumber, setSsrc, setTimestamp, type RtpHeader } from '../protocols/rtp/packet.ts';
 import { rewriteSenderReport } from '../protocols/rtp/rtcp.ts';
 import { codecOf, type CodecInfo, type MediaDescription, type SessionDescription } from '../protocols/rtsp/sdp.ts';
-import { AccessUnitAssembler, keyframeRuleFor, type AccessUnit, type KeyframeRule } from './access-unit.ts';
+import { AccessUnitAssembler, keyframeRuleFor, LazyUnit, type AccessUnit, type KeyframeRule } from './access-unit.ts';
 import { RateMeter } from './rate.ts';
 import { sampleCodecOf, StreamTimeline, TrackSamples, type Sample, type SampleCodec, type SampleConfig } from './samples.ts';
 import { DEFAULT_READER_POLICY, Reader, READER_PROTOCOLS, type ReaderPolicy, type ReaderProtocol, type ReaderSink } from './reader.ts';
@@ -40,6 +40,21 @@ interface TrackClock {
 }
 
 export type StreamState = 'live' | 'waiting' | 'ended';
+
+/** A whole access unit as a source that has it so gives it (Stream.onUnit). */
+export interface SourceUnit {
+  /** The publisher's RTP sequence number of its first packet, and its RTP time. */
+  seq: number;
+  timestamp: number;
+  /** How many RTP packets it makes, and their bytes, headers included. */
+  packetCount: number;
+  bytes: number;
+  keyframe: boolean;
+  /** The sample in the hub's sample form, when the source has it so. */
+  sample?: Uint8Array;
+  /** Its RTP packets with the hub's numbers, each behind 4 bytes of header room, one after another in one buffer. */
+  packetize(seq: number, timestamp: number, ssrc: number): Uint8Array[];
+}
 
 export interface StreamOptions {
   name: string;
@@ -207,6 +222,28 @@ export class Stream {
     h.timestamp = ts;
     h.ssrc = clock.ssrc;
     assembler.push(packet, h, headroom, now, sample);
+  }
+
+  /**
+   * A whole access unit from a source that has it so (the relay feed), with its RTP numbering in the publisher's
+   * terms, as onRtp would get its packets; the packets are made only if a reader asks (see LazyUnit).
+   */
+  onUnit(track: number, u: SourceUnit): void {
+    const clock = this.clocks[track];
+    const assembler = this.assemblers[track];
+    if (!clock || !assembler || u.packetCount === 0) return;
+    const now = this.now();
+    if (!clock.primed) this.prime(track, clock, u.seq, u.timestamp, now);
+    const seq = (u.seq + clock.seqOffset) & 0xffff;
+    const ts = (u.timestamp + clock.tsOffset) >>> 0;
+    const ssrc = clock.ssrc;
+    clock.lastSeq = (seq + u.packetCount - 1) & 0xffff;
+    clock.lastTs = ts;
+    clock.lastAt = now;
+    this.bytesIn += u.bytes;
+    this.meter.add(u.bytes);
+    const index = assembler.takeWhole(clock.lastSeq + 1);
+    this.dispatch(new LazyUnit(track, index, ts, now, u.keyframe, u.bytes, u.sample, () => u.packetize(seq, ts, ssrc)));
   }
 
   /**

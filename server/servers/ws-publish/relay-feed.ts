@@ -115,21 +115,35 @@ export class RelayFeed {
         }
         const rtpTime = (t.tsBase + Math.round(seconds * t.clockRate)) >>> 0;
         const sample = bytes.subarray(s.offset, s.offset + s.size);
-        const payloads = this.payloads(t, sample);
+        const { payloads, keyframe } = this.payloads(t, sample);
+        if (payloads.length === 0) continue;
         // The hub's frame readers take the sample as it is when it is already in their form (4-byte NAL lengths).
         const asIs = t.format !== 'h264' || t.info.nalLengthSize === 4 ? sample : undefined;
         // Video: the last packet of a frame (RFC 6184 §5.1); AAC: the last packet of an AU (RFC 3640 §3.1); Opus:
         // the first packet of a talkspurt (RFC 7587 §4.1, RFC 3551 §4.1), here the first one sent.
         const opus = t.format === 'opus';
-        const packets = writeRtpPackets(payloads, { payloadType: t.payloadType, ssrc: t.ssrc, seq: t.seq, timestamp: rtpTime, markLast: !opus }, INTERLEAVED_HEADER_SIZE);
-        if (opus && t.packets === 0 && packets[0]) setMarker(packets[0], true);
-        for (let i = 0; i < packets.length; i++) {
-          t.octets += packets[i]!.length - RTP_HEADER_SIZE;
-          // Room for the interleaved header is left before each packet: a TCP player gets the frame with no copy.
-          stream.onRtp(t.index, packets[i]!, true, i === 0 ? asIs : undefined);
-        }
-        t.seq = (t.seq + packets.length) & 0xffff;
-        t.packets += packets.length;
+        const markFirst = opus && t.packets === 0;
+        let octets = 0;
+        for (const p of payloads) octets += p.headSize + p.body.length;
+        const payloadType = t.payloadType;
+        // The hub makes the packets only if someone plays RTP (Stream.onUnit): room for the interleaved header is left
+        // before each, so a TCP player gets the frame with no copy.
+        stream.onUnit(t.index, {
+          seq: t.seq,
+          timestamp: rtpTime,
+          packetCount: payloads.length,
+          bytes: octets + payloads.length * RTP_HEADER_SIZE,
+          keyframe,
+          ...(asIs ? { sample: asIs } : {}),
+          packetize: (seq, timestamp, ssrc) => {
+            const packets = writeRtpPackets(payloads, { payloadType, ssrc, seq, timestamp, markLast: !opus }, INTERLEAVED_HEADER_SIZE);
+            if (markFirst && packets[0]) setMarker(packets[0], true);
+            return packets;
+          },
+        });
+        t.octets += octets;
+        t.seq = (t.seq + payloads.length) & 0xffff;
+        t.packets += payloads.length;
         const now = this.now();
         if (payloads.length > 0 && (t.lastSrAt === 0 || now - t.lastSrAt >= SR_INTERVAL_MS)) {
           t.lastSrAt = now;
@@ -141,15 +155,16 @@ export class RelayFeed {
     }
   }
 
-  private payloads(t: TrackFeed, sample: Uint8Array): Payload[] {
+  /** A sample's RTP payloads, and whether it is a random access point (an IDR; every audio frame is one). */
+  private payloads(t: TrackFeed, sample: Uint8Array): { payloads: Payload[]; keyframe: boolean } {
     if (t.format === 'h264') {
       const nals = splitLengthPrefixed(sample, t.info.nalLengthSize ?? 4);
       const idr = nals.some((n) => (n[0]! & 0x1f) === H264_NAL.idrSlice);
       const hasSps = nals.some((n) => (n[0]! & 0x1f) === H264_NAL.sps);
-      return h264Payloads(idr && !hasSps ? [...t.parameterSets, ...nals] : nals);
+      return { payloads: h264Payloads(idr && !hasSps ? [...t.parameterSets, ...nals] : nals), keyframe: idr };
     }
-    if (t.format === 'aac') return aacPayloads(sample);
-    return [{ head: 0, headSize: 0, body: sample }]; // Opus: one packet per RTP packet (RFC 7587 §4.2)
+    if (t.format === 'aac') return { payloads: aacPayloads(sample), keyframe: true };
+    return { payloads: [{ head: 0, headSize: 0, body: sample }], keyframe: true }; // Opus: one packet per RTP packet (RFC 7587 §4.2)
   }
 }
 

@@ -7,7 +7,7 @@ import { RelayFeed } from '../../../../server/servers/ws-publish/relay-feed.ts';
 import { silentLogger } from '../../../../server/log.ts';
 import { parseRtpHeader } from '../../../../server/protocols/rtp/packet.ts';
 import { parseSdp, writeSdp, codecOf, h264SpropParameterSets, fmtpParams } from '../../../../server/protocols/rtsp/sdp.ts';
-import type { AccessUnit } from '../../../../server/stream/access-unit.ts';
+import type { AccessUnit, LazyUnit } from '../../../../server/stream/access-unit.ts';
 import type { ReaderSink } from '../../../../server/stream/reader.ts';
 import { StreamRegistry } from '../../../../server/stream/registry.ts';
 import { fixture, videoFixture, writeFixtureFile } from '../../../support/fmp4-fixtures.ts';
@@ -129,6 +129,28 @@ describe('RelayFeed', () => {
     }
     // A sender report per track (after its first packet; the clock does not move here, so only one each).
     expect(sink.rtcp.map((r) => r.track).sort()).toEqual([0, 1]);
+  });
+
+  it('makes RTP packets only when something asks for them: a frame reader alone never packetizes; an RTSP player joining gets the cached group packetized, numbered without a gap', () => {
+    const { registry, feed } = setup();
+    expect(feed.attach('ws-1').ok).toBe(true);
+    const stream = registry.get('cam')!;
+    // A frame reader (HTTP, viewer, recorder, ffmpeg feed) takes samples, never packets.
+    const frames: AccessUnit[] = [];
+    stream.addReader('frames', { sendUnit: (u) => void frames.push(u), sendRtcp() {}, backlog: () => 0, end() {} }, new Set([0, 1]), 'player');
+    feedAll(feed, 40);
+    expect(frames.length).toBeGreaterThan(40);
+    for (const u of frames) expect(stream.samplesOf(u)?.length, `unit ${u.order}`).toBeGreaterThan(0);
+    expect(frames.every((u) => (u as LazyUnit).packetized === false)).toBe(true);
+    // An RTSP player joins: the cached keyframe group is packetized for it, with the sequence numbers RTSP needs.
+    const rtsp = new Sink();
+    stream.addReader('rtsp', rtsp, new Set([0, 1]));
+    feedAll(feed, file.fragments.length);
+    const video = rtsp.units.filter((u) => u.track === 0);
+    expect(video[0]?.keyframe).toBe(true);
+    const seqs = video.flatMap((u) => u.packets.map((p) => parseRtpHeader(p)!.sequenceNumber));
+    expect(seqs.length).toBeGreaterThan(video.length);
+    expect(seqs.every((q, i) => i === 0 || q === ((seqs[i - 1]! + 1) & 0xffff))).toBe(true);
   });
 
   it('a fragment of several samples reaches each player in one held batch; a one-frame fragment is not held', () => {
