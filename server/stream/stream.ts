@@ -215,9 +215,7 @@ export class Stream {
     clock.lastSeq = seq;
     clock.lastTs = ts;
     clock.lastAt = now;
-    this.bytesIn += packet.length;
-    this.meter.add(packet.length);
-    this.trackMeters[track]?.add(packet.length);
+    this.countIn(track, packet.length);
     h.sequenceNumber = seq;
     h.timestamp = ts;
     h.ssrc = clock.ssrc;
@@ -240,10 +238,16 @@ export class Stream {
     clock.lastSeq = (seq + u.packetCount - 1) & 0xffff;
     clock.lastTs = ts;
     clock.lastAt = now;
-    this.bytesIn += u.bytes;
-    this.meter.add(u.bytes);
+    this.countIn(track, u.bytes);
     const index = assembler.takeWhole(clock.lastSeq + 1);
     this.dispatch(new LazyUnit(track, index, ts, now, u.keyframe, u.bytes, u.sample, () => u.packetize(seq, ts, ssrc)));
+  }
+
+  /** What the publisher sent: the stream's and the track's ingest figures. */
+  private countIn(track: number, bytes: number): void {
+    this.bytesIn += bytes;
+    this.meter.add(bytes);
+    this.trackMeters[track]?.add(bytes);
   }
 
   /**
