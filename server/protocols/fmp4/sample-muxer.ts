@@ -26,6 +26,17 @@ export interface MuxedFragment {
   bytes: number;
   /** The chunks in one buffer, made once on first use (see joinedBytes) and shared by whoever sends this fragment. */
   joined?: Uint8Array;
+  /**
+   * The fragment framed for a transport (an HTTP chunk, a WebSocket frame), made once by the first reader that sends it
+   * and shared by the others; it lives and dies with the fragment.
+   */
+  framed?: Partial<Record<'http-chunk' | 'ws-frame', Uint8Array>>;
+}
+
+/** `f` framed as `kind` by `frame`, made once per fragment and kind. */
+export function framedOnce(f: MuxedFragment, kind: 'http-chunk' | 'ws-frame', frame: (f: MuxedFragment) => Uint8Array): Uint8Array {
+  const cache = (f.framed ??= {});
+  return (cache[kind] ??= frame(f));
 }
 
 /** A fragment as one buffer (one write, one WebSocket message), copied once however many readers send it. */

@@ -9,7 +9,8 @@ import type http from 'node:http';
 import type { Logger } from '../../log.ts';
 import type { Sample } from '../../protocols/fmp4/sample.ts';
 import type { MuxSource, TrackMux } from '../../protocols/fmp4/track-mux.ts';
-import { joinedBytes } from '../../protocols/fmp4/sample-muxer.ts';
+import { chunkOf } from './framing.ts';
+
 import type { AccessUnit } from '../../stream/access-unit.ts';
 import type { Reader, ReaderDescription, ReaderEndReason, ReaderSink } from '../../stream/reader.ts';
 
@@ -114,7 +115,7 @@ export class ProgressiveReader implements ReaderSink {
     // shared by every player in the same state (TrackMux.fragmentOf), and sent as one buffer: one chunk, one write.
     const fragment = this.o.mux.fragmentOf(unit, unit.track, samples);
     if (fragment) {
-      this.write([joinedBytes(fragment)]);
+      this.writeChunk(chunkOf(fragment), fragment.bytes);
       this.fragments++;
     }
   }
@@ -195,6 +196,17 @@ export class ProgressiveReader implements ReaderSink {
     this.write([init]);
     this.o.logger.info('http.player_streaming', { reader: this.o.id, afterMs: Date.now() - this.startedAt });
     return true;
+  }
+
+  /**
+   * One fragment, framed as an HTTP/1.1 chunk once for every player (chunkOf), straight onto the socket: the response
+   * has sent its headers (tryOpen wrote them with the init segment through it), so the socket's order is the body's.
+   */
+  private writeChunk(chunk: Uint8Array, bodyBytes: number): void {
+    const socket = this.res.socket;
+    if (this.res.destroyed || !socket) return;
+    socket.write(chunk);
+    this.bytes += bodyBytes;
   }
 
   private write(chunks: readonly Uint8Array[]): void {

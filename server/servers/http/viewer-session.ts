@@ -11,7 +11,10 @@ import { VIEW_CLOSE, type ViewErrorCode, type ViewServerMessage, type ViewTrack 
 import type { Logger } from '../../log.ts';
 import type { SampleCodec } from '../../protocols/fmp4/sample.ts';
 import { chooseTracks, TrackMux, type TrackChoice } from '../../protocols/fmp4/track-mux.ts';
-import { joinedBytes } from '../../protocols/fmp4/sample-muxer.ts';
+import type { Duplex } from 'node:stream';
+import { joinedBytes, type MuxedFragment } from '../../protocols/fmp4/sample-muxer.ts';
+import { frameOf } from './framing.ts';
+
 import type { AccessUnit } from '../../stream/access-unit.ts';
 import type { Reader, ReaderDescription, ReaderEndReason, ReaderSink } from '../../stream/reader.ts';
 import type { Stream } from '../../stream/stream.ts';
@@ -155,7 +158,7 @@ export class ViewerSession implements ReaderSink {
       this.lastSyncAt = now;
       this.send({ type: 'sync', time: first.dts / rate, at: unit.at, now });
     }
-    this.sendBinary([joinedBytes(fragment)]);
+    this.sendFragment(fragment);
     this.fragments++;
   }
 
@@ -255,6 +258,20 @@ export class ViewerSession implements ReaderSink {
   private send(m: ViewServerMessage): void {
     if (this.o.ws.readyState !== this.o.ws.OPEN) return;
     this.o.ws.send(JSON.stringify(m));
+  }
+
+  /**
+   * One fragment as one binary message. Its frame is made once for every viewer (frameOf) and written straight to the
+   * socket, which is what ws itself does with a frame when no extension is negotiated (the server offers none): ws
+   * writes whole frames synchronously, so frames of ours and of ws (text messages, pings) never interleave.
+   */
+  private sendFragment(fragment: MuxedFragment): void {
+    const ws = this.o.ws;
+    if (ws.readyState !== ws.OPEN) return;
+    const socket = (ws as unknown as { _socket?: Duplex })._socket;
+    if (ws.extensions === '' && socket && socket.writable) socket.write(frameOf(fragment));
+    else ws.send(joinedBytes(fragment), { binary: true });
+    this.bytes += fragment.bytes;
   }
 
   /** One binary message from several chunks, without copying them: WebSocket continuation frames (RFC 6455 §5.4). */
