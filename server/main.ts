@@ -16,6 +16,12 @@ import { StreamRegistry } from './stream/registry.ts';
 import { Recordings } from './record/recordings.ts';
 import type { StreamSnapshot } from './stream/stream.ts';
 import type { OutputStatus } from '../shared/protocol.ts';
+import type { ServerStatus } from '../shared/status.ts';
+
+type ServerConnections = Omit<ServerStatus['connections'], 'publishers'>;
+
+/** package.json's version, which GET /api/status reports. */
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface Relay {
   registry: StreamRegistry;
@@ -154,6 +160,15 @@ export async function startRelay(config: Config, rootLogger: Logger, overrides: 
       ],
       ...(config.adminToken !== undefined ? { adminToken: config.adminToken } : {}),
       trustLoopback: overrides.api?.trustLoopback ?? true,
+      server: {
+        version: VERSION,
+        startedAt: Date.now(),
+        connections: (): ServerConnections => ({ rtsp: rtsp.connectionCount(), rtspSessions: { ...rtsp.sessionsByTransport }, http: http.progressivePlayers(), viewer: http.viewerPlayers() }),
+        listening: (): ServerStatus['listening'] => [
+          { protocol: config.tls ? 'https' : 'http', host: config.host, port: http.port() },
+          { protocol: 'rtsp', host: config.host, port: rtsp.port() },
+        ],
+      },
     },
   });
   // Listen only once everything that can fail without a socket (the page build, reading the TLS files) has worked, so

@@ -74,7 +74,9 @@ export function classifyStderrLine(raw: string): StderrLine {
     kind: 'log',
     level: line.level,
     text,
-    lastError: isError && !GENERIC_ERRORS.some((r) => r.test(line.message)),
-    warn: (isError || line.level === 'warning') && !benign,
+    // ffmpeg 5.1 ends a failed output start with "[error] Error initializing output stream 0:1 -- " and then an empty
+    // "[error] " line: neither says what went wrong, and the empty one must not replace the line that did.
+    lastError: isError && line.message !== '' && !GENERIC_ERRORS.some((r) => r.test(line.message)),
+    warn: (isError || line.level === 'warning') && line.message !== '' && !benign,
   };
 }

@@ -1,17 +1,21 @@
 // The JSON API and the operator's routes: GET /api/streams (every stream, whether a browser or an RTSP publisher feeds
-// it), GET|DELETE /api/streams/NAME, DELETE /api/readers/ID, GET /metrics, GET /healthz.
+// it), GET|DELETE /api/streams/NAME, DELETE /api/readers/ID, GET /api/status (the status page's), GET /metrics,
+// GET /healthz.
 import type http from 'node:http';
+import { availableParallelism } from 'node:os';
 import { avcProfileName, parseSps } from '../../../shared/fmp4/avc.ts';
 import type { OutputStatus } from '../../../shared/protocol.ts';
 import type { InitInfo } from '../../../shared/fmp4/reader.ts';
+import { STATUS_PATH, type ServerStatus, type StatusJson, type StatusStream } from '../../../shared/status.ts';
 import { streamNameProblem } from '../../../shared/stream-name.ts';
 import type { Logger } from '../../log.ts';
+import { CpuMeter } from '../../metrics/cpu-meter.ts';
 import { sameSecret } from '../../net.ts';
 import type { Reader } from '../../stream/reader.ts';
 import type { IngestServer } from '../ws-publish/ingest-server.ts';
 import { h264SpropParameterSets } from '../../protocols/rtsp/sdp.ts';
 import type { StreamRegistry } from '../../stream/registry.ts';
-import type { Stream } from '../../stream/stream.ts';
+import type { PublisherInfo, Stream } from '../../stream/stream.ts';
 import type { RecordingStatus } from '../../record/recorder.ts';
 import { ffprobeStreams, type FfprobeStream } from './ffprobe-json.ts';
 
@@ -142,6 +146,8 @@ export interface OperatorApiOptions {
   metrics: { readonly contentType: string; text(): Promise<string> };
   /** GET /healthz: every listener and whether it is up. */
   listeners: () => Array<{ name: string; up: boolean }>;
+  /** GET /api/status: what only the composition root knows of the server. */
+  server: ServerSources;
   /** --admin-token: a Bearer token for the DELETE routes from anywhere; without it they are loopback-only. */
   adminToken?: string;
   /** Whether a trusted local request needs no token (tests turn it off to act as a remote client). */
@@ -153,10 +159,21 @@ export interface OperatorApiOptions {
   random?: () => number;
 }
 
+/** GET /api/status's server block, as main.ts knows it (the version, the start, the RTSP server's counts). */
+export interface ServerSources {
+  version: string;
+  /** Date.now() when the relay started. */
+  startedAt: number;
+  connections(): Omit<ServerStatus['connections'], 'publishers'>;
+  listening(): ServerStatus['listening'];
+}
+
 type Access = { ok: true } | { ok: false; status: 401 | 403; message: string; headers?: http.OutgoingHttpHeaders };
 
 /** The operator's routes. handle() answers the paths it owns (any method) and says whether it did. */
 export class OperatorApi {
+  private readonly cpu = new CpuMeter();
+
   constructor(private readonly o: OperatorApiOptions) {}
 
   async handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string): Promise<boolean> {
@@ -173,6 +190,11 @@ export class OperatorApi {
       const down = this.o.listeners().filter((l) => !l.up).map((l) => l.name);
       if (down.length === 0) sendJson(res, 200, { ok: true });
       else sendJson(res, 503, { ok: false, down, error: `not listening: ${down.join(', ')}` });
+      return true;
+    }
+    if (pathname === STATUS_PATH) {
+      if (!read) return notAllowed(res, 'GET, HEAD');
+      sendJson(res, 200, this.status(req));
       return true;
     }
     const stream = /^\/api\/streams\/([^/]+)$/.exec(pathname)?.[1];
@@ -193,15 +215,57 @@ export class OperatorApi {
     const found = this.find(res, raw);
     if (!found) return true;
     const operator = this.access(req).ok;
-    const p = found.publisher;
     const body: StreamDetailJson = {
       ...streamJson(found, this.o.ingest, this.o.rtspPlayers, this.o.outputs, this.o.httpPlayers, this.o.recording),
-      publisher: p ? { protocol: p.protocol, transport: p.transport, since: new Date(p.since).toISOString(), ...(operator ? { remote: p.remote } : {}) } : null,
+      publisher: publisherJson(found.publisher, operator),
       streams: ffprobeStreams(found),
       readers: found.players().map((r) => readerJson(r, operator)),
     };
     sendJson(res, 200, body);
     return true;
+  }
+
+  /** GET /api/status: the server and every stream, as the status page shows them. */
+  private status(req: http.IncomingMessage): StatusJson {
+    const operator = this.access(req).ok;
+    const streams = this.o.registry.list().flatMap((snap) => {
+      const stream = this.o.registry.get(snap.name);
+      return stream ? [this.statusStream(stream, operator)] : [];
+    });
+    const publishers = { rtsp: 0, websocket: 0 };
+    for (const s of streams) if (s.publisher) publishers[s.publisher.protocol]++;
+    const src = this.o.server;
+    return {
+      server: {
+        version: src.version,
+        startedAt: new Date(src.startedAt).toISOString(),
+        uptimeSeconds: Math.max(0, Math.floor((Date.now() - src.startedAt) / 1000)),
+        cpuPercent: this.cpu.read(),
+        cores: availableParallelism(),
+        rssBytes: process.memoryUsage.rss(),
+        connections: { ...src.connections(), publishers },
+        listening: src.listening(),
+      },
+      streams,
+    };
+  }
+
+  private statusStream(stream: Stream, operator: boolean): StatusStream {
+    const { name, source, since, video, audio, ingestKbps, playerDrops, outputs, recording } = streamJson(stream, this.o.ingest, this.o.rtspPlayers, this.o.outputs, this.o.httpPlayers, this.o.recording);
+    return {
+      name,
+      source,
+      state: stream.state,
+      since,
+      publisher: publisherJson(stream.publisher, operator),
+      ...(video ? { video } : {}),
+      ...(audio ? { audio } : {}),
+      ingestKbps,
+      readers: readerCounts(stream.players()),
+      playerDrops,
+      outputs,
+      ...(recording ? { recording } : {}),
+    };
   }
 
   private async endStream(req: http.IncomingMessage, res: http.ServerResponse, raw: string): Promise<boolean> {
@@ -272,6 +336,28 @@ export class OperatorApi {
   }
 }
 
+/** The publisher as the API shows it: its address only to the operator (it identifies a person or a camera). */
+function publisherJson(p: PublisherInfo | undefined, operator: boolean): StreamDetailJson['publisher'] {
+  return p ? { protocol: p.protocol, transport: p.transport, since: new Date(p.since).toISOString(), ...(operator ? { remote: p.remote } : {}) } : null;
+}
+
+/**
+ * A stream's players by how they read. This walks the players, which /metrics must not do at each scrape; the status
+ * page asks once a second, and an operator has few of them open.
+ */
+function readerCounts(players: readonly Reader[]): StatusStream['readers'] {
+  const n = { rtspTcp: 0, rtspUdp: 0, http: 0, viewer: 0 };
+  for (const r of players) {
+    if (r.protocol === 'rtsp') {
+      if (r.sink.describe?.().transport === 'udp') n.rtspUdp++;
+      else n.rtspTcp++;
+    } else if (r.protocol === 'http' || r.protocol === 'viewer') {
+      n[r.protocol]++;
+    }
+  }
+  return n;
+}
+
 function readerJson(r: Reader, operator: boolean): ReaderJson {
   const d = r.sink.describe?.();
   return {
@@ -301,4 +387,4 @@ function send(res: http.ServerResponse, status: number, text: string, type: stri
 }
 
 /** What HttpServer is given for the operator's routes; it adds the rest (registry, players, the loopback rule). */
-export type OperatorRoutes = Pick<OperatorApiOptions, 'endRtspPublisher' | 'metrics' | 'listeners' | 'adminToken' | 'trustLoopback'>;
+export type OperatorRoutes = Pick<OperatorApiOptions, 'endRtspPublisher' | 'metrics' | 'listeners' | 'adminToken' | 'trustLoopback' | 'server'>;

@@ -352,6 +352,8 @@ describe('FfmpegOutput (fake process)', () => {
     c.say('is not valid\n');
     await settle();
     expect(out.snapshot().lastError).toBe('rtmp: Server error: stream key **** is not valid');
+    // How ffmpeg 5.1 ends a failed start: a summary, then an empty error line.
+    c.say('[error] Error initializing output stream 0:1 -- \n[error] \n');
     c.say('[error] Conversion failed!\n');
     c.exit(1);
     await settle();
@@ -365,6 +367,8 @@ describe('FfmpegOutput (fake process)', () => {
       'rtmp://user:****@a.rtmp.youtube.com/live2/ab…yz: Connection refused',
       'Conversion failed!',
       'rtmp: Server error: stream key **** is not valid',
+      // The empty "[error] " line after it is not logged.
+      'Error initializing output stream 0:1 --',
       'Conversion failed!',
     ]);
     expect(ffmpegLines.some((l) => String(l['line']).includes('frame='))).toBe(false);
