@@ -91,6 +91,18 @@ describe('publisher page: nothing stale, nothing hidden', () => {
     expect(await p.page.textContent('#rtsp-url')).toMatch(/^rtsp:\/\/.*\/good-name$/);
   });
 
+  it('copies the bare RTSP URL (what VLC, OpenCV and NVRs take) to the clipboard', async () => {
+    const { s, p } = await h.start('?stream=copyme&source=canvas&audio=none');
+    await p.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: `http://127.0.0.1:${s.port}` });
+    const url = (await p.page.textContent('#rtsp-url')) ?? '';
+    expect(url).toMatch(/^rtsp:\/\/[^ ]+\/copyme$/);
+    await p.page.getByRole('button', { name: 'Copy the RTSP URL' }).click();
+    await p.page.waitForFunction(async (want) => (await navigator.clipboard.readText()) === want, url, { timeout: 5000 });
+    // The ffplay command's own Copy puts the whole command there instead.
+    await p.page.getByRole('button', { name: 'Copy the ffplay command' }).click();
+    await p.page.waitForFunction(async () => (await navigator.clipboard.readText()).startsWith('ffplay '), undefined, { timeout: 5000 });
+  });
+
   it('on a 390 px screen the status and Go live come first and no control is cut off', async () => {
     const { p } = await h.start('?stream=a-rather-long-stream-name-for-a-phone-screen-123&source=canvas&audio=none');
     await p.page.setViewportSize({ width: 390, height: 844 });
