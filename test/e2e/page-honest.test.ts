@@ -2,8 +2,9 @@
 // a failing destination is in the status line, an invalid name cannot go live, reconnecting counts down and can be
 // cut short, and a narrow screen keeps every control on it (issue 10, section 4).
 import { describe, expect, it } from 'vitest';
-import { waitState } from '../support/browser.ts';
+import { launchChromium, waitReady, waitState } from '../support/browser.ts';
 import { usePageHarness } from '../support/page-harness.ts';
+import { buildPage, FakePublishServer } from '../support/page-server.ts';
 import type { OutputStatus, ServerMessage } from '../../shared/protocol.ts';
 
 const h = usePageHarness();
@@ -101,6 +102,28 @@ describe('publisher page: nothing stale, nothing hidden', () => {
     // The ffplay command's own Copy puts the whole command there instead.
     await p.page.getByRole('button', { name: 'Copy the ffplay command' }).click();
     await p.page.waitForFunction(async () => (await navigator.clipboard.readText()).startsWith('ffplay '), undefined, { timeout: 5000 });
+  });
+
+  it('opened by a host name that is not loopback (another machine, plain http): says why, keeps the query, disables what cannot work', async () => {
+    // Chromium resolves the name to this machine, but a non-loopback name over http is not a secure context.
+    const browser = await launchChromium(['--host-resolver-rules=MAP insecure.relaycast.test 127.0.0.1']);
+    const server = new FakePublishServer({ webRoot: await buildPage() });
+    const port = await server.start();
+    try {
+      const page = await (await browser.newContext()).newPage();
+      await page.goto(`http://insecure.relaycast.test:${port}/?stream=cam2&source=canvas`);
+      await waitReady(page);
+      expect(await page.evaluate(() => window.isSecureContext)).toBe(false);
+      const text = await waitState(page, 'error');
+      expect(text).toContain('not a secure context');
+      expect(text).toContain(`http://localhost:${port}/?stream=cam2&source=canvas`);
+      expect(await page.inputValue('#stream-name')).toBe('cam2');
+      for (const sel of ['#go-live', '#stream-name', '#source', '#copy']) expect(await page.isDisabled(sel), sel).toBe(true);
+      expect(await page.textContent('#preview-empty')).toContain('not a secure context');
+    } finally {
+      await browser.close();
+      await server.close();
+    }
   });
 
   it('on a 390 px screen the status and Go live come first and no control is cut off', async () => {
