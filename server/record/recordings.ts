@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { isValidStreamName } from '../../shared/stream-name.ts';
 import type { BackoffOptions } from '../egress/backoff.ts';
 import type { Logger } from '../log.ts';
+import { PathParts } from '../stream/path.ts';
 import type { StreamRegistry } from '../stream/registry.ts';
 import type { Stream } from '../stream/stream.ts';
 import { segmentsToDelete, type Bounds, type SegmentEntry } from './bounds.ts';
@@ -30,11 +31,10 @@ export interface RecordingsOptions {
 }
 
 export class Recordings {
-  private readonly byStream = new Map<Stream, Recorder>();
-  private readonly retiring = new Set<Promise<void>>();
+  /** Each recorded path's recorder is a part of it: made when it first goes live, closed when it ends. */
+  private parts: PathParts<Recorder> | undefined;
   /** Streams whose bounds are being enforced now: one pass at a time each. */
   private readonly sweeping = new Set<string>();
-  private unsubscribe: (() => void) | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private closed = false;
@@ -47,9 +47,10 @@ export class Recordings {
   async start(): Promise<void> {
     await this.trimAll();
     if (this.closed) return;
-    this.unsubscribe = this.o.registry.on((e) => {
-      if (e.type === 'stream-live') this.live(e.stream);
-      else if (e.type === 'stream-ended') this.retire(e.stream);
+    this.parts = new PathParts(this.o.registry, 'recorder', {
+      make: (path) => this.recorderFor(path.stream),
+      // A returning publisher: a new segment at its first keyframe.
+      returned: (recorder) => recorder.publisherChanged(),
     });
     this.sweepTimer = setInterval(() => void this.sweepAll(), this.o.sweepMs ?? 60_000);
     this.sweepTimer.unref();
@@ -57,33 +58,24 @@ export class Recordings {
 
   /** The recording of live stream NAME, or undefined when it is not recorded. */
   statusOf(name: string): RecordingStatus | undefined {
-    for (const [stream, r] of this.byStream) if (stream.name === name) return r.status();
-    return undefined;
+    return this.parts?.of(name)?.status();
   }
 
   /** Segments and writes of every live recording (bench:ingest). */
   stats(): RecorderStats[] {
-    return [...this.byStream.values()].map((r) => ({ ...r.stats }));
+    return (this.parts?.all() ?? []).map((r) => ({ ...r.stats }));
   }
 
   /** Stop every recorder; resolves when their last fragments are on disk. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
-    for (const stream of [...this.byStream.keys()]) this.retire(stream);
-    await Promise.all(this.retiring);
+    await this.parts?.close();
   }
 
-  private live(stream: Stream): void {
-    const existing = this.byStream.get(stream);
-    if (existing) {
-      existing.publisherChanged(); // a returning publisher: a new segment at its first keyframe
-      return;
-    }
-    if (this.closed || !this.o.records(stream.name)) return;
+  private recorderFor(stream: Stream): Recorder | undefined {
+    if (!this.o.records(stream.name)) return undefined;
     const logger = this.o.logger.child({ stream: stream.name });
     const recorder = new Recorder({
       name: stream.name,
@@ -98,18 +90,10 @@ export class Recordings {
     });
     if (!recorder.carriesAnything()) {
       logger.warn('record.nothing_to_carry', { message: 'no track of this stream has a codec MP4 can carry (H.264, H.265, AAC, Opus, G.711): it is not recorded' });
-      return;
+      return undefined;
     }
-    this.byStream.set(stream, recorder);
     stream.addReader('record', recorder, recorder.trackSet(), 'output');
-  }
-
-  private retire(stream: Stream): void {
-    const recorder = this.byStream.get(stream);
-    if (!recorder) return;
-    this.byStream.delete(stream);
-    const done = recorder.close().finally(() => this.retiring.delete(done));
-    this.retiring.add(done);
+    return recorder;
   }
 
   /** The last segment of every stream directory: a crash may have cut its last write short. */
@@ -143,8 +127,7 @@ export class Recordings {
     if ((maxBytes === undefined && maxAgeMs === undefined) || this.sweeping.has(name)) return;
     this.sweeping.add(name);
     try {
-      let current: string | undefined;
-      for (const [stream, r] of this.byStream) if (stream.name === name) current = r.currentPath();
+      const current = this.parts?.of(name)?.currentPath();
       for (const file of await enforceBounds(streamDir(this.o.root, name), this.o.bounds, this.now(), current)) {
         this.o.logger.info('record.segment_deleted', { file, reason: 'bounds' });
       }
