@@ -4,7 +4,7 @@
 import { Counter, type Registry } from 'prom-client';
 import type { LogFields, Logger } from '../log.ts';
 
-type Protocol = 'rtsp' | 'http' | 'websocket';
+type Protocol = 'rtsp' | 'http' | 'websocket' | 'viewer';
 
 /** What an event counts as, and the field its reason is in. */
 interface Rule {
@@ -33,6 +33,8 @@ const RULES: ReadonlyMap<string, Rule> = new Map<string, Rule>([
   // servers/ws-publish: browser publishers refused after hello (code), WebSocket upgrades denied (status).
   ['publisher-refused', { protocol: 'websocket', kind: 'refused', reasonField: 'code' }],
   ['ws-denied', { protocol: 'websocket', kind: 'refused' }],
+  // servers/http/viewer.ts: viewer sockets refused after the upgrade (code: limit, or unauthorized credentials).
+  ['viewer.refused', { protocol: 'viewer', kind: 'refused', reasonField: 'code' }],
 ]);
 
 /** A refusal's reason as a label: a short token from the event, or its status; never free text (cardinality). */
@@ -56,12 +58,12 @@ export class EventCounters {
     });
     this.authFailures = new Counter({
       name: 'relaycast_auth_failures_total',
-      help: 'Wrong credentials (RTSP Digest/Basic, HTTP Basic on /NAME.mp4, the admin token, the WebSocket publish token).',
+      help: 'Wrong credentials (RTSP Digest/Basic, HTTP Basic on /NAME.mp4, the admin token, the WebSocket publish token, the viewer page).',
       labelNames: ['protocol'],
       registers: [registry],
     });
     // Present from the start at 0, so rate() works from the first scrape.
-    for (const protocol of ['rtsp', 'http', 'websocket'] as const) this.authFailures.inc({ protocol }, 0);
+    for (const protocol of ['rtsp', 'http', 'websocket', 'viewer'] as const) this.authFailures.inc({ protocol }, 0);
   }
 
   /** The same logger, counting the events of RULES as they are logged. */
@@ -71,6 +73,7 @@ export class EventCounters {
       if (!rule) return;
       // A wrong publish token is a failed authentication, not a refusal like the others.
       if (rule.protocol === 'websocket' && fields?.['code'] === 'bad-token') this.authFailures.inc({ protocol: 'websocket' });
+      else if (rule.protocol === 'viewer' && fields?.['code'] === 'unauthorized') this.authFailures.inc({ protocol: 'viewer' });
       else if (rule.kind === 'auth-failure') this.authFailures.inc({ protocol: rule.protocol });
       else this.refused.inc({ protocol: rule.protocol, reason: reasonOf(rule, fields) });
     };

@@ -171,7 +171,11 @@ export class SessionRequests {
       session: session.id,
       since: this.core.now(),
     });
-    if (!claimed.ok) return reply(403, [], claimed.refusal.message + '\n', 'Forbidden (Stream Already Published)');
+    if (!claimed.ok) {
+      // Another publisher took the name between ANNOUNCE and RECORD.
+      conn.logger.info('publish-refused', { stream: session.name, reason: claimed.refusal.code });
+      return reply(403, [], claimed.refusal.message + '\n', 'Forbidden (Stream Already Published)');
+    }
     session.stream = claimed.stream;
     session.transition('recording');
     this.core.clearPlayTimer(session);
