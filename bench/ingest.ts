@@ -17,7 +17,8 @@
 // (not the Node feeding it, not the relay): a lower bound. It is compared with the new design's RTSP path (same
 // outputs) and with everything the new design ran.
 //
-// --record DIR: the new design twice, recording off then on into DIR, and what recording added (record-compare.ts).
+// --record DIR [--record-rounds N]: the new design twice, recording off then on into DIR, and what recording added
+// (record-compare.ts); with N rounds, N such pairs back to back and their median.
 //
 // Prints one JSON object on stdout and a table on stderr.
 import { execa, type ResultPromise } from 'execa';
@@ -54,11 +55,14 @@ const { values } = parseArgs({
     content: { type: 'string', default: 'noisy' },
     source: { type: 'string', default: 'browser' },
     record: { type: 'string' },
+    'record-rounds': { type: 'string', default: '1' },
   },
 });
 const recordPhase = process.env[RECORD_PHASE_ENV];
 if (values.record !== undefined && recordPhase === undefined) {
-  await compareRecording(values.record, process.argv.slice(2));
+  const rounds = Number(values['record-rounds']);
+  if (!Number.isInteger(rounds) || rounds < 1) usage('--record-rounds must be 1 or more');
+  await compareRecording(values.record, process.argv.slice(2), rounds);
   process.exit(0);
 }
 if (values.source !== 'browser' && values.source !== 'rtsp') usage('--source must be browser or rtsp');

@@ -79,6 +79,10 @@ interface Segment {
 export class Recorder implements ReaderSink {
   state: RecorderState = 'waiting';
   private readonly mux: TrackMux;
+  /** Stream track index → TrackMux index, for the tracks recorded (fixed for the recorder's life). */
+  private readonly muxIndex: ReadonlyMap<number, number>;
+  /** TrackMux index of the track whose keyframes start segments: the video track, else the first (audio). */
+  private readonly keyIndex: number;
   private readonly now: () => number;
   private readonly flushMs: number;
   private readonly maxBacklog: number;
@@ -112,6 +116,8 @@ export class Recorder implements ReaderSink {
 
   constructor(private readonly o: RecorderOptions) {
     this.mux = new TrackMux(chooseTracks(o.source).carried);
+    this.muxIndex = new Map(this.mux.tracks.map((t, i) => [t.index, i]));
+    this.keyIndex = Math.max(0, this.mux.tracks.findIndex((t) => t.role === 'video'));
     this.now = o.now ?? Date.now;
     this.flushMs = o.flushMs ?? 1000;
     this.maxBacklog = o.maxBacklogBytes ?? 64 * 1024 * 1024;
@@ -149,20 +155,19 @@ export class Recorder implements ReaderSink {
 
   sendUnit(unit: AccessUnit): void {
     if (this.state === 'closed' || (this.state === 'error' && !this.retryDue)) return;
-    const i = this.mux.tracks.findIndex((t) => t.index === unit.track);
-    if (i < 0) return;
+    const i = this.muxIndex.get(unit.track);
+    if (i === undefined) return;
     const samples = this.o.source.samplesOf(unit);
     if (!samples || samples.length === 0) return;
     const ready = this.mux.readiness(this.o.source);
     if (ready.state === 'waiting') return;
     if (ready.state === 'changed' && this.segment) this.endSegment(); // one init segment per file
     const video = this.mux.tracks[i]!.role === 'video';
-    const keyIndex = Math.max(0, this.mux.tracks.findIndex((t) => t.role === 'video'));
-    // A segment starts on a video keyframe; a stream without video on any unit of its audio.
-    const startsHere = i === keyIndex && (!video || samples.some((s) => s.keyframe));
-    if (!this.segment || (startsHere && this.due(samples[0]!))) {
-      if (!startsHere || !this.startSegment(samples.find((s) => s.keyframe || !video)!, i)) return;
-    } else if (video && startsHere) {
+    // Where in this unit a segment may start: on a video keyframe; in a stream without video, on any unit of its audio.
+    const opening = i !== this.keyIndex ? undefined : video ? samples.find((s) => s.keyframe) : samples[0];
+    if (!this.segment || (opening && this.due(samples[0]!))) {
+      if (!opening || !this.startSegment(opening, i)) return;
+    } else if (video && opening) {
       this.cut(); // a keyframe opens a fragment: where playback of a span can start
     }
     this.add(unit.track, i, samples);

@@ -18,6 +18,10 @@ interface ViewerStats {
   videoDrawn: number;
   videoDropped: number;
   audioDecoded: number;
+  /** From the page's audio worklet: sound it played (ms), and the largest sample of its last report. */
+  audioRenderedMs: number;
+  audioPeak: number;
+  audioBufferedMs: number;
   width: number;
   height: number;
 }
@@ -105,7 +109,7 @@ function status(path: string): Promise<number> {
 }
 
 describe('viewer page', () => {
-  it('waits for a browser publisher, plays it (≥ 60 frames, Opus audio decoded), and ends when it stops', async () => {
+  it('waits for a browser publisher, plays it (≥ 60 frames, Opus audio decoded and heard), and ends when it stops', async () => {
     const viewer = await openViewer('pagecam');
     expect(await viewerState(viewer.page, 'waiting')).toContain('Nobody is broadcasting "pagecam" yet');
 
@@ -136,6 +140,16 @@ describe('viewer page', () => {
     const pic = await picture(viewer.page);
     expect([pic.width, pic.height]).toEqual([854, 480]);
     expect(pic.lit).toBe(true);
+    // Unmuted, the Opus goes through the AudioWorklet: the fake microphone's beep is heard.
+    await viewer.page.locator('#unmute').click();
+    await viewer.page.waitForFunction(
+      () => {
+        const a = (window as unknown as { __viewerStats: ViewerStats }).__viewerStats;
+        return a.audioRenderedMs > 300 && a.audioPeak > 0.01;
+      },
+      undefined,
+      { timeout: 10_000 },
+    );
 
     await publisher.page.getByRole('button', { name: 'Stop' }).click();
     expect(await viewerState(viewer.page, 'ended')).toContain('has ended');
@@ -159,19 +173,43 @@ describe('viewer page', () => {
     const after = await stats(viewer.page);
     expect(after.videoDrawn - before.videoDrawn).toBeGreaterThan(45);
 
-    // It starts muted with an Unmute button in the picture; unmuted, the audio is scheduled to be heard.
-    expect(await stats(viewer.page)).toMatchObject({ muted: true, audioPlayed: 0 });
+    // It starts muted with an Unmute button in the picture; unmuted, the decoded audio goes to the AudioWorklet, which
+    // plays it: the worklet reports sound rendered, and the ffmpeg sine (amplitude 1/8) in it.
+    expect(await stats(viewer.page)).toMatchObject({ muted: true, audioPlayed: 0, audioRenderedMs: 0 });
     await viewer.page.locator('#unmute').click();
-    await viewer.page.waitForFunction(() => (window as unknown as { __viewerStats: { audioPlayed: number } }).__viewerStats.audioPlayed > 20, undefined, { timeout: 10_000 });
+    await viewer.page.waitForFunction(
+      () => {
+        const a = (window as unknown as { __viewerStats: ViewerStats }).__viewerStats;
+        return a.audioPlayed > 20 && a.audioRenderedMs > 500 && a.audioPeak > 0.05;
+      },
+      undefined,
+      { timeout: 10_000 },
+    );
     expect(await viewer.page.locator('#unmute').isHidden()).toBe(true);
-    // Pause holds the picture (the server stops sending); Play resumes at the live edge.
+    // ffmpeg sends ~150 ms of AAC per RTP packet: once the worklet has seen a burst it plays on without gaps, about
+    // as much sound as time passes, queueing no more than its bound.
+    await new Promise((r) => setTimeout(r, 1000));
+    const heard = await stats(viewer.page);
+    await new Promise((r) => setTimeout(r, 2000));
+    const later = await stats(viewer.page);
+    expect(later.audioRenderedMs - heard.audioRenderedMs).toBeGreaterThan(1800);
+    expect(later.audioBufferedMs).toBeLessThanOrEqual(500);
+    // Pause holds the picture (the server stops sending) and silences the worklet (its queue cleared, reported a few
+    // times a second); Play resumes both at the live edge.
     await viewer.page.getByRole('button', { name: 'Pause' }).click();
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 400));
     const paused = await stats(viewer.page);
     await new Promise((r) => setTimeout(r, 1000));
-    expect((await stats(viewer.page)).videoDrawn).toBe(paused.videoDrawn);
+    expect(await stats(viewer.page)).toMatchObject({ videoDrawn: paused.videoDrawn, audioRenderedMs: paused.audioRenderedMs, audioBufferedMs: 0 });
     await viewer.page.getByRole('button', { name: 'Play' }).click();
-    await viewer.page.waitForFunction((n) => (window as unknown as { __viewerStats: { videoDrawn: number } }).__viewerStats.videoDrawn > n + 15, paused.videoDrawn, { timeout: 10_000 });
+    await viewer.page.waitForFunction(
+      (p) => {
+        const s = (window as unknown as { __viewerStats: ViewerStats }).__viewerStats;
+        return s.videoDrawn > p.videoDrawn + 15 && s.audioRenderedMs > p.audioRenderedMs + 300;
+      },
+      paused,
+      { timeout: 10_000 },
+    );
 
     await stopProcess(ffmpeg);
     ffmpeg = undefined;

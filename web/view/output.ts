@@ -11,6 +11,12 @@ export interface OutputCounters {
   audioDecoded: number;
   audioPlayed: number;
   audioDropped: number;
+  /** The WebCodecs output's audio worklet, as it last reported (audio-out.ts AudioLevels); MSE has none. */
+  audioBufferedMs?: number;
+  audioRenderedMs?: number;
+  audioUnderruns?: number;
+  audioSkippedMs?: number;
+  audioPeak?: number;
   width: number;
   height: number;
 }

@@ -118,5 +118,6 @@ export class ViewerUi {
     set('stat-kbps', formatBitrate(kbps * 1000));
     set('stat-latency', s.latencyMs === undefined ? '–' : `~${Math.round(s.latencyMs)} ms`);
     set('stat-dropped', `${s.videoDropped} frames`);
+    set('stat-audio', s.muted || s.audioBufferedMs === undefined ? '–' : `${Math.round(s.audioBufferedMs)} ms queued, ${s.audioUnderruns ?? 0} gaps`);
   }
 }

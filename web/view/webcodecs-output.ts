@@ -1,5 +1,5 @@
 // The low-latency output: video chunks → VideoOut (VideoDecoder → canvas), audio chunks → AudioOut (AudioDecoder →
-// Web Audio), each dropped when it arrived behind the live edge.
+// an AudioWorklet), each dropped when it arrived behind the live edge.
 import { AudioOut } from './audio-out.ts';
 import type { MediaChunk, TrackConfig } from './demux.ts';
 import type { Output, OutputCounters, OutputEvents } from './output.ts';
@@ -45,6 +45,7 @@ export class WebCodecsOutput implements Output {
   counters(): OutputCounters {
     const v = this.video.counters;
     const a = this.audio.counters;
+    const l = this.audio.levels;
     return {
       videoDecoded: v.decoded,
       videoDrawn: v.drawn,
@@ -52,6 +53,11 @@ export class WebCodecsOutput implements Output {
       audioDecoded: a.decoded,
       audioPlayed: a.played,
       audioDropped: a.dropped,
+      audioBufferedMs: l.bufferedMs,
+      audioRenderedMs: l.renderedMs,
+      audioUnderruns: l.underruns,
+      audioSkippedMs: l.skippedMs,
+      audioPeak: l.peak,
       width: v.width,
       height: v.height,
     };
