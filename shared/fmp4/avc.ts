@@ -27,6 +27,10 @@ export interface SpsInfo {
   bitDepthLuma: number;
   bitDepthChroma: number;
   frameMbsOnly: boolean;
+  /** Bits of frame_num in each slice header (log2_max_frame_num_minus4 + 4). */
+  log2MaxFrameNum: number;
+  /** separate_colour_plane_flag: slice headers then carry a 2-bit colour_plane_id before frame_num. */
+  separateColourPlane: boolean;
   /** Decoded size in luma samples, before cropping (whole macroblocks). */
   codedWidth: number;
   codedHeight: number;
@@ -165,6 +169,8 @@ function readSps(r: RbspReader): SpsInfo {
     bitDepthLuma,
     bitDepthChroma,
     frameMbsOnly: frameMbsOnly === 1,
+    log2MaxFrameNum: log2MaxFrameNumMinus4 + 4,
+    separateColourPlane: separateColourPlane === 1,
     codedWidth,
     codedHeight,
     width,

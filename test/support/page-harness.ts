@@ -51,6 +51,8 @@ export interface UploadedFragment {
   time: number;
   duration: number;
   bytes: Uint8Array;
+  /** Each sample's bytes (for video: length-prefixed NAL units). */
+  sampleData: Uint8Array[];
 }
 
 /** The connection's first binary message must be an init segment and every later one a single-track media segment. */
@@ -65,7 +67,7 @@ export function parseUpload(c: Connection): { init: InitInfo; initBytes: Uint8Ar
     expect(m.value.tracks).toHaveLength(1);
     const t = m.value.tracks[0]!;
     const kind = init.value.tracks.find((x) => x.id === t.trackId)!.kind;
-    return { track: kind, samples: t.samples, keyframe: t.keyframe, time: Number(t.baseDecodeTime), duration: t.duration, bytes: b };
+    return { track: kind, samples: t.samples, keyframe: t.keyframe, time: Number(t.baseDecodeTime), duration: t.duration, bytes: b, sampleData: t.sampleList.map((x) => b.subarray(x.offset, x.offset + x.size)) };
   });
   return { init: init.value, initBytes: first, fragments };
 }

@@ -43,6 +43,7 @@ function sps(o: {
   frameMbsOnly?: boolean;
   crop?: [number, number, number, number];
   scaling?: boolean;
+  log2MaxFrameNum?: number;
 }): Uint8Array {
   const profile = o.profile ?? 100;
   const w = new BitWriter().u(8, 0x67).u(8, profile).u(8, 0).u(8, 40).ue(0);
@@ -63,7 +64,7 @@ function sps(o: {
       }
     }
   }
-  w.ue(0); // log2_max_frame_num_minus4
+  w.ue((o.log2MaxFrameNum ?? 4) - 4); // log2_max_frame_num_minus4
   const poc = o.pocType ?? 0;
   w.ue(poc);
   if (poc === 0) w.ue(2);
@@ -101,8 +102,13 @@ describe('parseSps on constructed SPSes (H.264 §7.3.2.1.1, §7.4.2.1.1 crop uni
     expect(parseSps(sps({ profile: 244, chroma: 3, widthMbs: 10, heightUnits: 10, crop: [1, 1, 1, 1] }))).toMatchObject({ ok: true, value: { width: 158, height: 158 } });
     expect(parseSps(sps({ profile: 244, chroma: 3, separatePlanes: true, widthMbs: 10, heightUnits: 10, crop: [1, 1, 1, 1] }))).toMatchObject({
       ok: true,
-      value: { width: 158, height: 158 },
+      value: { width: 158, height: 158, separateColourPlane: true },
     });
+  });
+  it('frame_num width: log2_max_frame_num_minus4 + 4, from 4 to 16 bits', () => {
+    for (const bits of [4, 9, 16]) {
+      expect(parseSps(sps({ widthMbs: 10, heightUnits: 10, log2MaxFrameNum: bits }))).toMatchObject({ ok: true, value: { log2MaxFrameNum: bits, separateColourPlane: false } });
+    }
   });
   it('4:0:0 monochrome: crop unit 1 across, 1 down (frame coding)', () => {
     expect(parseSps(sps({ profile: 100, chroma: 0, widthMbs: 10, heightUnits: 10, crop: [3, 0, 3, 0] }))).toMatchObject({ ok: true, value: { width: 157, height: 157 } });
