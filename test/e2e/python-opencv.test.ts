@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readWithOpenCV, requireOpenCV } from '../support/opencv.ts';
 import { startTestRelay, stopProcess, waitLive, type TestRelay } from '../support/relay.ts';
 
 const README = path.resolve(import.meta.dirname, '../../README.md');
@@ -23,8 +24,7 @@ function readmeExample(): string {
 }
 
 beforeAll(async () => {
-  const cv = await execa('/usr/bin/python3', ['-c', 'import cv2, numpy'], { reject: false });
-  if (cv.exitCode !== 0) throw new Error('OpenCV for python3 not found; install it: apt-get install -y python3-opencv');
+  await requireOpenCV();
   t = await startTestRelay();
   dir = mkdtempSync(path.join(os.tmpdir(), 'relaycast-opencv-'));
 });
@@ -46,25 +46,12 @@ describe('the README\'s Python / OpenCV publisher', () => {
       const stream = (JSON.parse(probe.stdout) as { streams: Array<{ codec_name: string; width: number; height: number }> }).streams[0];
       expect(stream).toEqual({ codec_name: 'h264', width: 1280, height: 720 });
 
-      const read = [
-        'import cv2, sys',
-        'cap = cv2.VideoCapture(sys.argv[1])',
-        'n = 0',
-        'shape = None',
-        'while n < 60:',
-        '    ok, frame = cap.read()',
-        '    if not ok: break',
-        '    shape = frame.shape',
-        '    n += 1',
-        // The publisher paints green 96 and red 160 behind its text: a corner without text keeps them (lossy coding).
-        'g, r = frame[600:700, 1000:1200, 1].mean(), frame[600:700, 1000:1200, 2].mean()',
-        'print(n, shape, round(g), round(r))',
-      ].join('\n');
-      const cv = await execa('/usr/bin/python3', ['-c', read, t.url(name)], { reject: false, timeout: 30_000, env: { OPENCV_FFMPEG_CAPTURE_OPTIONS: 'rtsp_transport;tcp' } });
-      const [frames, shape, green, red] = /^(\d+) (\(.*\)) (\d+) (\d+)$/.exec(cv.stdout.trim())?.slice(1) ?? [];
-      expect({ frames, shape }, `OpenCV printed: ${cv.stdout} ${cv.stderr}`).toEqual({ frames: '60', shape: '(720, 1280, 3)' });
-      expect(Math.abs(Number(green) - 96)).toBeLessThan(12);
-      expect(Math.abs(Number(red) - 160)).toBeLessThan(12);
+      // The publisher paints green 96 and red 160 behind its text: a corner without text keeps them (lossy coding).
+      const cv = await readWithOpenCV(t.url(name), { frames: 60, sample: [600, 700, 1000, 1200], rtspTcp: true });
+      expect({ frames: cv.frames, shape: cv.shape }, `OpenCV: ${cv.stderr}`).toEqual({ frames: 60, shape: [720, 1280, 3] });
+      const [, green, red] = cv.colour!;
+      expect(Math.abs(green - 96)).toBeLessThan(12);
+      expect(Math.abs(red - 160)).toBeLessThan(12);
     } finally {
       await stopProcess(pub);
     }
