@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { HELP, parseConfig, type Config } from './config.ts';
 import { expandOutputUrl, maskUrl, parseOutputUrl, type OutputKind } from './egress/output-url.ts';
-import { ensureWebBuilt, WEB_DIST } from './servers/http/web-build.ts';
+import { checkWebBuilt, WEB_DIST } from './servers/http/web-build.ts';
 import { HttpServer, type HttpServerOptions } from './servers/http/server.ts';
 import { IngestServer } from './servers/ws-publish/ingest-server.ts';
 import { HubOutputs } from './egress/hub-outputs.ts';
@@ -40,8 +40,8 @@ export interface RelayOverrides {
   rtsp?: Partial<Pick<RtspServerOptions, 'sessionTimeoutMs' | 'requestTimeoutMs' | 'authFailureDelayMs' | 'limits' | 'udpPace' | 'maxConnections' | 'maxSessionsPerConnection' | 'maxTracksPerConnection'>>;
   auth?: Partial<Pick<RtspAuthOptions, 'trustLoopback' | 'realm'>>;
   policy?: ReaderPolicy;
-  /** Skip building the page (tests that only need RTSP). */
-  skipWebBuild?: boolean;
+  /** Skip checking that the pages are built (tests pass their own webRoot or need none). */
+  skipWebCheck?: boolean;
   webRoot?: string;
   ffmpegPath?: string;
   /** How long a publisher socket may take to send hello, and then its init segment. */
@@ -129,7 +129,7 @@ export async function startRelay(config: Config, rootLogger: Logger, overrides: 
   });
   // Before any publisher: the last segments a crash left are trimmed first.
   await recordings?.start();
-  if (!overrides.skipWebBuild) await ensureWebBuilt(logger.child({ component: 'web' }));
+  if (!overrides.skipWebCheck) checkWebBuilt(logger.child({ component: 'web' }));
   const http = new HttpServer({
     host: config.host,
     port: config.httpPort,

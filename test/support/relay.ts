@@ -29,7 +29,7 @@ export async function startTestRelay(flags: string[] = [], overrides: RelayOverr
   const config: Config = parsed.config;
   const logs: Array<Record<string, unknown>> = [];
   const logger = createLogger({ level: 'debug', sink: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
-  const relay = await startRelay(config, logger, { skipWebBuild: true, ...overrides });
+  const relay = await startRelay(config, logger, { skipWebCheck: true, ...overrides });
   const rtspPort = relay.rtsp.port();
   return { relay, rtspPort, udpPorts: config.udpPorts, logs, url: (name) => `rtsp://127.0.0.1:${rtspPort}/${name}`, close: () => relay.close() };
 }

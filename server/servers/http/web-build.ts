@@ -1,5 +1,7 @@
-// `npm run server` on a fresh clone must just work: build the page with Vite when dist/web is missing or older
-// than its sources.
+// The pages (publisher, viewer, status) are built by Vite into dist/web. The build runs in its own short-lived
+// process (`npm run server` runs it first, as the `preserver` script: server/build-web.ts), never inside the relay:
+// Vite and its bundler keep about 140 MB of native memory for the life of the process that ran them, a worker
+// thread included. The relay only checks that the build is there and current, and says what to do when it is not.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../log.ts';
@@ -17,16 +19,26 @@ function newest(dir: string): number {
   return t;
 }
 
-export async function ensureWebBuilt(logger: Logger): Promise<void> {
-  const index = path.join(WEB_DIST, 'index.html');
-  const sources = Math.max(newest(path.join(ROOT, 'web')), newest(path.join(ROOT, 'shared')));
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
-  if (!existsSync(path.join(ROOT, 'web/index.html'))) {
-    logger.warn('web-missing', { message: 'web/index.html not found: the page will not be served' });
-    return;
+/** fresh: dist/web is newer than web/ and shared/; stale: older; missing: not built; no-sources: web/ is not here. */
+export type WebBuildState = 'fresh' | 'stale' | 'missing' | 'no-sources';
+
+export function webBuildState(root = ROOT): WebBuildState {
+  if (!existsSync(path.join(root, 'web/index.html'))) return 'no-sources';
+  const index = path.join(root, 'dist/web/index.html');
+  if (!existsSync(index)) return 'missing';
+  const sources = Math.max(newest(path.join(root, 'web')), newest(path.join(root, 'shared')));
+  return statSync(index).mtimeMs >= sources ? 'fresh' : 'stale';
+}
+
+/** At startup: a missing or stale build is logged with the command that builds it; the relay runs either way. */
+export function checkWebBuilt(logger: Logger, root = ROOT): WebBuildState {
+  const state = webBuildState(root);
+  if (state === 'missing') {
+    logger.warn('web-missing', { message: 'the pages are not built (dist/web): run `npm run build`, or start with `npm run server`, which builds them; RTSP, HTTP players and the API work meanwhile' });
+  } else if (state === 'stale') {
+    logger.warn('web-stale', { message: 'web/ or shared/ changed since the pages were built: serving the old build; run `npm run build`, or start with `npm run server`' });
+  } else if (state === 'no-sources') {
+    logger.warn('web-missing', { message: 'web/index.html not found: the pages will not be served' });
   }
-  logger.info('web-build', { message: 'building the page with Vite (first run or sources changed)...' });
-  const { build } = await import('vite');
-  await build({ configFile: path.join(ROOT, 'vite.config.ts'), logLevel: 'warn' });
-  logger.info('web-built', { dir: WEB_DIST });
+  return state;
 }
