@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { RtspStatusError, RtspTestClient } from '../test/support/rtsp-client.ts';
 import { buildClip } from './clip.ts';
 import { Interrupt } from './interrupt.ts';
-import { machine, median, rssBytes } from './proc.ts';
+import { machine, median, rssBytes, rssParts } from './proc.ts';
 import { serverNodeFlags, startRelayProcess, type RelayProcess } from './relay-process.ts';
 import type { ProbeSample } from './soak-probe.ts';
 import { ClipPublisher } from './ws-publisher.ts';
@@ -60,6 +60,14 @@ interface Sample {
   heapTotalMiB: number | null;
   externalMiB: number | null;
   arrayBuffersMiB: number | null;
+  /** Resident anonymous memory (everything but mapped files: V8's heap, malloc, stacks). */
+  rssAnonMiB: number;
+  /** Resident V8 heap, all spaces. */
+  v8ResidentMiB: number | null;
+  /** Native memory: resident anonymous minus V8's heap (malloc arenas: Node, libuv, V8's own malloc, Buffers). */
+  nativeMiB: number | null;
+  /** Resident bytes of each V8 space, MiB. */
+  spacesMiB: Record<string, number> | null;
   /** Bytes all steady readers had received, MiB. */
   steadyMiB: number;
   reconnects: number;
@@ -117,7 +125,7 @@ try {
       await interrupt.sleep(Math.max(0, next - performance.now()));
       samples.push(sample(relay.pid, (performance.now() - t0) / 1000, start));
       const last = samples[samples.length - 1]!;
-      if (samples.length % 6 === 1) log(`  ${fmtTime(last.t)}  RSS ${last.rssMiB} MiB  heap ${last.heapUsedMiB ?? '?'} MiB  reconnects ${reconnect.cycles}`);
+      if (samples.length % 6 === 1) log(`  ${fmtTime(last.t)}  RSS ${last.rssMiB} MiB (V8 ${last.v8ResidentMiB ?? "?"}, native ${last.nativeMiB ?? "?"})  heap ${last.heapUsedMiB ?? '?'} MiB  reconnects ${reconnect.cycles}`);
       if (snapshotDir && !warmupSnapshot && last.t >= warmupSeconds) {
         warmupSnapshot = true;
         snapshots.push({ at: 'warm-up end', t: last.t, file: await snapshot(relay.pid, snapshotDir, 1) });
@@ -195,9 +203,14 @@ async function cycle(url: string, offsetMs: number): Promise<void> {
 function sample(pid: number, t: number, start: number[]): Sample {
   const probe = readProbe();
   const mib = (b: number | undefined) => (b === undefined ? null : round(b / 1048576, 2));
+  const parts = rssParts(pid);
   return {
     t: round(t, 1),
     rssMiB: round(rssBytes(pid) / 1048576, 2),
+    rssAnonMiB: round(parts.anon / 1048576, 2),
+    v8ResidentMiB: mib(probe?.v8Physical),
+    nativeMiB: probe ? round((parts.anon - probe.v8Physical) / 1048576, 2) : null,
+    spacesMiB: probe ? Object.fromEntries(Object.entries(probe.spaces).map(([k, v]) => [k, round(v / 1048576, 2)])) : null,
     heapUsedMiB: mib(probe?.heapUsed),
     heapTotalMiB: mib(probe?.heapTotal),
     externalMiB: mib(probe?.external),
@@ -241,7 +254,7 @@ function slope(points: Array<[number, number]>): number {
   return sxx === 0 ? 0 : sxy / sxx;
 }
 
-function growth(key: 'rssMiB' | 'heapUsedMiB' | 'externalMiB' | 'arrayBuffersMiB') {
+function growth(key: 'rssMiB' | 'rssAnonMiB' | 'v8ResidentMiB' | 'nativeMiB' | 'heapUsedMiB' | 'externalMiB' | 'arrayBuffersMiB') {
   const after = samples.filter((s) => s.t >= warmupSeconds && s[key] !== null);
   const first = after[0];
   const last = after[after.length - 1];
@@ -276,9 +289,9 @@ function report(got: number[], api: { skips: number; disconnected: number } | un
       reconnectEverySeconds: reconnectEvery,
       readers: 'RTSP over TCP (interleaved), test/support/rtsp-client.ts counting bytes',
       relay: `node ${serverNodeFlags().join(' ')} --import tsx --import bench/soak-probe.ts server/main.ts --log-level warn, own process`,
-      memory: 'RSS: /proc/PID/status VmRSS; heap: process.memoryUsage() inside the relay (bench/soak-probe.ts), at most 1 s old',
+      memory: 'RSS: /proc/PID/status VmRSS (rssAnon: RssAnon); heap: process.memoryUsage() and v8.getHeapSpaceStatistics() inside the relay (bench/soak-probe.ts), at most 1 s old; native = RssAnon - V8 resident heap',
     },
-    growthAfterWarmup: { rss: growth('rssMiB'), heapUsed: growth('heapUsedMiB'), external: growth('externalMiB'), arrayBuffers: growth('arrayBuffersMiB') },
+    growthAfterWarmup: { rss: growth('rssMiB'), rssAnon: growth('rssAnonMiB'), v8Resident: growth('v8ResidentMiB'), native: growth('nativeMiB'), heapUsed: growth('heapUsedMiB'), external: growth('externalMiB'), arrayBuffers: growth('arrayBuffersMiB') },
     steadyReaders: {
       bytesMin: Math.min(...got),
       bytesMax: max,
@@ -297,6 +310,7 @@ function report(got: number[], api: { skips: number; disconnected: number } | un
   log('');
   log(`  ${result.settings.measuredMinutes} min, ${steadyCount} steady + ${reconnectingCount} reconnecting readers; ${result.machine.cpus} cores`);
   log(`  RSS after warm-up: ${g.rss ? `${g.rss.atWarmupMiB} → ${g.rss.atEndMiB} MiB (${g.rss.growthMiB >= 0 ? '+' : ''}${g.rss.growthMiB} MiB, slope ${g.rss.slopeMiBPerMin} MiB/min)` : 'n/a'}`);
+  log(`  of which V8 heap ${g.v8Resident ? `${g.v8Resident.growthMiB >= 0 ? '+' : ''}${g.v8Resident.growthMiB} MiB` : 'n/a'}, native ${g.native ? `${g.native.growthMiB >= 0 ? '+' : ''}${g.native.growthMiB} MiB` : 'n/a'}`);
   log(`  heap used after warm-up: ${g.heapUsed ? `${g.heapUsed.atWarmupMiB} → ${g.heapUsed.atEndMiB} MiB (slope ${g.heapUsed.slopeMiBPerMin} MiB/min)` : 'n/a'}`);
   log(`  steady readers: min ${result.steadyReaders.fractionOfMax.min} of the max, ${result.steadyReaders.fractionOfMax.below999} below 0.999, ${steadyClosed.size} disconnected; reconnects ${reconnect.cycles} (${reconnect.failures} failed)`);
 }
